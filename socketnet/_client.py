@@ -1,0 +1,232 @@
+# -*- test-case-name: tests.test_client,tests.test_integration -*-
+"""
+L{ClientApp}: the client façade over L{SocketnetClientFactory}, with
+reconnection by Twisted's L{ClientService}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._authorization import Authorization
+from ._heartbeat import Heartbeat
+from ._observer import OneShotObserver
+from ._session import ClientSession
+from ._websocket import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    SocketnetClientFactory,
+    SocketnetClientProtocol,
+    is_terminal,
+)
+from .errors import SessionClosed
+
+
+def endpoint_for_url(reactor: Any, url: str, tls_options: Any = None) -> IStreamClientEndpoint:
+    """
+    The client endpoint for a C{ws://} or C{wss://} URL.  For C{wss://},
+    the server's certificate and host name are verified with
+    C{optionsForClientTLS} unless C{tls_options} says otherwise.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"URL must be ws://host[:port]/path or wss://..., not {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, parts.hostname, port)
+    if secure:
+        if tls_options is None:
+            tls_options = optionsForClientTLS(parts.hostname)
+        endpoint = wrapClientTLS(tls_options, endpoint)
+    return endpoint
+
+
+class _AppClientFactory(SocketnetClientFactory):
+    def __init__(self, app: ClientApp, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._app = app
+
+    def connectionEnded(self, protocol: SocketnetClientProtocol, code: int | None, error: Exception) -> None:
+        self._app._connection_ended(protocol, code, error)
+
+
+class ClientApp:
+    """
+    A socketnet client: connects, authorizes, and (with C{reconnect})
+    connects again with capped exponential backoff and jitter, calling the
+    C{on_session} handlers for every new session.
+
+    Messages sent while no session is authorized, including between
+    reconnects, wait in a bounded outbox and go out in order.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        authorization: Authorization,
+        heartbeat: Heartbeat | None = None,
+        reconnect: bool = True,
+        *,
+        queue_limit: int = 1000,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        retry_policy: Callable[[int], float] | None = None,
+        tls_options: Any = None,
+        protocol: type[SocketnetClientProtocol] = SocketnetClientProtocol,
+        reactor: Any = None,
+    ):
+        """
+        @param authorization: who this client is.
+        @param heartbeat: L{Heartbeat} settings; they must match the
+            server's.
+        @param reconnect: whether to connect again after a connection ends
+            (not after a refusal, 4401, or a duplicate-id close, 4409 and
+            4410).
+        @param queue_limit: how many messages may wait for a session.
+        @param retry_policy: seconds to wait given the number of failed
+            attempts in a row; by default Twisted's C{backoffPolicy()}:
+            1 s growing 1.5 times per attempt, capped at 60 s, plus up to
+            1 s of jitter.
+        @param tls_options: a client TLS connection creator for C{wss://}
+            (for example C{optionsForClientTLS(host, trustRoot=ca)}).
+        """
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self._reactor = reactor
+        self.authorization = authorization
+        self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
+        self.reconnect = reconnect
+        self._queue_limit = queue_limit
+        self._max_message_size = max_message_size
+        self._retry_policy = retry_policy if retry_policy is not None else backoffPolicy()
+        self._tls_options = tls_options
+        self._protocol = protocol
+        self._session_handlers: list[Callable[[ClientSession], Any]] = []
+        self._factory: _AppClientFactory | None = None
+        self._service: ClientService | None = None
+        self._first_session: OneShotObserver[ClientSession] = OneShotObserver()
+        self._closed: OneShotObserver[None] = OneShotObserver()
+        self._protocol_now: SocketnetClientProtocol | None = None
+        self._stopping = False
+
+    @property
+    def session(self) -> ClientSession | None:
+        """
+        The current authorized session, or C{None}.
+        """
+        p = self._protocol_now
+        if p is not None and p.session is not None and p.session.authorized and not p.session.closed:
+            return p.session
+        return None
+
+    def on_session(self, fn: Callable[[ClientSession], Any]) -> Callable[[ClientSession], Any]:
+        """
+        Call C{fn(session)} for every new session, first and reconnected,
+        when its WebSocket opens (before authorization; use
+        C{session.on_authorized} for after).  Works as a decorator.
+        """
+        self._session_handlers.append(fn)
+        return fn
+
+    def connect(self, url: str) -> Deferred[ClientSession]:
+        """
+        Connect to C{url} (C{ws://host:port/path} or C{wss://...}).
+
+        @return: a L{Deferred} firing with the first authorized
+            L{ClientSession}; it fails with L{Unauthorized} if the server
+            refuses, or (without C{reconnect}) with the connection error.
+        """
+        if self._factory is not None:
+            raise RuntimeError("connect() was called already; make another ClientApp")
+        endpoint = endpoint_for_url(self._reactor, url, self._tls_options)
+        factory = self._factory = _AppClientFactory(
+            self,
+            url,
+            self.authorization,
+            heartbeat=self.heartbeat,
+            max_message_size=self._max_message_size,
+            queue_limit=self._queue_limit,
+            reactor=self._reactor,
+        )
+        factory.protocol = self._protocol
+        factory.session_handlers = self._session_handlers
+        if self.reconnect:
+            self._service = ClientService(
+                endpoint,
+                factory,
+                retryPolicy=self._retry_policy,
+                clock=self._reactor,
+                prepareConnection=self._prepare,
+            )
+            self._service.startService()
+        else:
+            d = endpoint.connect(factory)
+            d.addCallback(self._prepare)
+            d.addErrback(self._give_up)
+        return self._first_session.when_fired()
+
+    def _prepare(self, protocol: SocketnetClientProtocol) -> Deferred[ClientSession]:
+        # With ClientService, ``protocol`` is a proxy forwarding to ours.
+        self._protocol_now = protocol
+        d = protocol.whenAuthorized()
+        d.addCallback(self._authorized)
+        return d
+
+    def _authorized(self, session: ClientSession) -> ClientSession:
+        self._first_session.fire(session)
+        return session
+
+    def _give_up(self, failure: Failure) -> None:
+        self._first_session.fire(failure)
+        if self._factory is not None:
+            self._factory.outbox.close(failure.value)
+
+    def _connection_ended(self, protocol: Any, code: int | None, error: Exception) -> None:
+        if self._stopping:
+            return
+        if not self.reconnect or is_terminal(code):
+            if self.reconnect:
+                self._log.warn(
+                    "not reconnecting after close code {code}: {error}", code=code, error=error
+                )
+            self._stopping = True
+            self._give_up(Failure(error))
+            if self._service is not None:
+                self._service.stopService()
+            self._closed.fire(None)
+
+    def close(self) -> Deferred[None]:
+        """
+        Close the session with 1000, stop reconnecting, and fail whatever
+        still waits in the outbox with L{SessionClosed}.
+        """
+        if not self._stopping:
+            self._stopping = True
+            Deferred.fromCoroutine(self._close()).addBoth(self._closed.fire)
+        return self._closed.when_fired()
+
+    async def _close(self) -> None:
+        closed = SessionClosed("the client was closed")
+        self._first_session.fire(Failure(closed))
+        if self._factory is not None:
+            self._factory.outbox.close(closed)
+        protocol = self._protocol_now
+        if protocol is not None and protocol.session is not None and not protocol.session.closed:
+            lost = protocol.whenLost()
+            protocol.session.close(1000, "client closed")
+            await lost
+        if self._service is not None:
+            await self._service.stopService()
+
+
+__all__ = ["ClientApp", "endpoint_for_url"]

@@ -1,0 +1,194 @@
+# -*- test-case-name: tests.test_frames -*-
+"""
+Wire protocol v1: encode, decode and validate JSON frames.
+
+Pure functions, no I/O.  Every frame is a JSON object with a C{"type"}
+member; C{docs/protocol.md} describes each type.  L{decode} accepts only
+frames that are fully valid, so the layers above it never check shapes
+again; anything else raises L{ProtocolError} with close code 4400 and a
+reason that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+from .closecodes import CloseCode
+from .errors import ProtocolError
+
+#: The WebSocket subprotocol this module speaks.
+SUBPROTOCOL = "socketnet.v1"
+
+#: Longest client id, in characters.
+MAX_ID_LENGTH = 128
+#: Longest token, in characters.
+MAX_TOKEN_LENGTH = 4096
+#: Request ids are positive integers a JavaScript number holds exactly.
+MAX_REQUEST_ID = 2**53 - 1
+
+_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,%d}" % MAX_ID_LENGTH)
+
+Frame = dict[str, Any]
+
+_encode = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
+def encode(frame: Frame) -> bytes:
+    """
+    Encode a frame as compact UTF-8 JSON.
+
+    @raise TypeError: if the frame holds a value JSON cannot carry.
+    @raise ValueError: if it holds NaN or an infinity, or a reference cycle.
+    """
+    return _encode(frame).encode("utf-8")
+
+
+def bad(reason: str) -> ProtocolError:
+    """
+    The error for a malformed frame, close code 4400.
+    """
+    return ProtocolError(CloseCode.BAD_FRAME, reason)
+
+
+def is_valid_id(value: object) -> bool:
+    """
+    Whether C{value} is a valid client id: a string of 1 to 128
+    characters, none of them white space or control characters.
+    """
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
+
+
+def _string(frame: Frame, name: str, limit: int) -> None:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise bad(f"{frame['type']}: field {name!r} must be a string")
+    if len(value) > limit:
+        raise bad(f"{frame['type']}: field {name!r} is longer than {limit}")
+
+
+def _request_id(frame: Frame, required: bool) -> None:
+    value = frame.get("request")
+    if value is None and not required:
+        return
+    if type(value) is not int or not 0 < value <= MAX_REQUEST_ID:
+        raise bad(
+            f"{frame['type']}: field 'request' must be an integer "
+            f"from 1 to {MAX_REQUEST_ID}"
+        )
+
+
+def _check_auth(frame: Frame) -> None:
+    _string(frame, "id", MAX_ID_LENGTH)
+    if not is_valid_id(frame["id"]):
+        raise bad("auth: field 'id' must be 1 to 128 characters, no spaces or controls")
+    _string(frame, "token", MAX_TOKEN_LENGTH)
+
+
+def _check_authorized(frame: Frame) -> None:
+    _string(frame, "id", MAX_ID_LENGTH)
+
+
+def _check_nothing(frame: Frame) -> None:
+    pass
+
+
+def _check_message(frame: Frame) -> None:
+    _request_id(frame, required=False)
+
+
+def _check_reply(frame: Frame) -> None:
+    _request_id(frame, required=True)
+    if "error" in frame:
+        if "data" in frame:
+            raise bad("reply: has both 'data' and 'error'")
+        error = frame["error"]
+        if not (
+            isinstance(error, dict)
+            and isinstance(error.get("name"), str)
+            and isinstance(error.get("message"), str)
+        ):
+            raise bad("reply: field 'error' must be {name: string, message: string}")
+
+
+_CHECKS: dict[str, Callable[[Frame], None]] = {
+    "auth": _check_auth,
+    "authorized": _check_authorized,
+    "ping": _check_nothing,
+    "pong": _check_nothing,
+    "message": _check_message,
+    "reply": _check_reply,
+}
+
+
+def decode(payload: bytes) -> Frame:
+    """
+    Decode and validate one text frame.
+
+    Members a frame type does not define are ignored, so later minor
+    versions may add some; unknown frame types are refused.
+
+    @param payload: the UTF-8 bytes of a WebSocket text message.
+    @return: the frame, a L{dict} with a valid C{"type"}.
+    @raise ProtocolError: (close code 4400) if the payload is not a valid
+        frame; the reason says why.
+    """
+    try:
+        frame = _decode(payload.decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        # UnicodeDecodeError and JSONDecodeError are ValueErrors.
+        raise bad(f"invalid JSON: {_first_line(e)}") from None
+    if not isinstance(frame, dict):
+        raise bad("frame must be a JSON object")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise bad("frame has no string field 'type'")
+    check = _CHECKS.get(kind)
+    if check is None:
+        raise bad(f"unknown frame type {kind[:40]!r}")
+    check(frame)
+    return frame
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:80] if str(error) else type(error).__name__
+
+
+# Frame builders: the one place that spells each outgoing frame.
+
+PING = encode({"type": "ping"})
+PONG = encode({"type": "pong"})
+
+
+def auth(client_id: str, token: str, data: Any) -> bytes:
+    return encode({"type": "auth", "id": client_id, "token": token, "data": data})
+
+
+def authorized(client_id: str) -> bytes:
+    return encode({"type": "authorized", "id": client_id})
+
+
+def message(data: Any, request: int | None = None) -> bytes:
+    if request is None:
+        return encode({"type": "message", "data": data})
+    return encode({"type": "message", "data": data, "request": request})
+
+
+def reply(request: int, data: Any) -> bytes:
+    return encode({"type": "reply", "request": request, "data": data})
+
+
+def reply_error(request: int, name: str, text: str) -> bytes:
+    return encode(
+        {"type": "reply", "request": request, "error": {"name": name, "message": text}}
+    )

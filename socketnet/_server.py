@@ -1,0 +1,201 @@
+# -*- test-case-name: tests.test_integration,tests.test_server -*-
+"""
+L{ServerApp}: the server façade over L{SocketnetServerFactory}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from ._authorization import Authorization
+from ._heartbeat import Heartbeat
+from ._session import Message, ServerSession
+from ._websocket import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    SocketnetServerFactory,
+    SocketnetServerProtocol,
+)
+from ._observer import OneShotObserver
+from ._registry import SessionRegistry
+
+
+def _path_segments(path: str) -> list[bytes]:
+    segments = path.split("/")
+    if not path.startswith("/") or not all(segments[1:]):
+        raise ValueError(f"path must look like '/socket' or '/a/b', not {path!r}")
+    return [segment.encode("utf-8") for segment in segments[1:]]
+
+
+class ServerApp:
+    """
+    A socketnet server: handlers, a token verifier, and the WebSocket
+    endpoint at C{path} of a C{twisted.web} L{Site}.
+
+    @ivar path: where the WebSocket endpoint is mounted.
+    @ivar factory: the L{SocketnetServerFactory} every connection is built
+        by.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        path: str = "/socket",
+        heartbeat: Heartbeat | None = None,
+        *,
+        auth_timeout: float = 10.0,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        duplicate_ids: str = "replace",
+        allowed_origins: list[str] | None = None,
+        protocol: type[SocketnetServerProtocol] = SocketnetServerProtocol,
+        reactor: Any = None,
+    ):
+        """
+        @param heartbeat: L{Heartbeat} settings, C{Heartbeat()} by default.
+        @param auth_timeout: seconds a new connection has to authorize
+            before it is closed with 4408.
+        @param max_message_size: largest message in bytes (1 MiB by
+            default); a larger one closes the connection with 1009.
+        @param duplicate_ids: C{"replace"} (a client id that authorizes
+            again closes its older session with 4410) or C{"refuse"} (the
+            newer one is refused with 4409).
+        @param allowed_origins: Origin patterns browsers may connect from;
+            any by default (authorization is in-band, not by cookie).
+        @param protocol: the protocol class, for applications that also
+            override its hooks.
+        @param reactor: the reactor for timers and listening; the global
+            one by default.
+        """
+        self._segments = _path_segments(path)
+        self.path = path
+        self._reactor = reactor
+        self.factory = SocketnetServerFactory(
+            heartbeat=heartbeat,
+            auth_timeout=auth_timeout,
+            max_message_size=max_message_size,
+            duplicate_ids=duplicate_ids,
+            allowed_origins=allowed_origins,
+            reactor=reactor,
+        )
+        self.factory.protocol = protocol
+        self._ports: list[IListeningPort] = []
+        self._closing = False
+        self._closed: OneShotObserver[None] = OneShotObserver()
+
+    @property
+    def sessions(self) -> SessionRegistry:
+        """
+        Authorized sessions by client id: C{app.sessions.get(client_id)}.
+        """
+        return self.factory.sessions
+
+    def set_token_verifier(
+        self, fn: Callable[[Authorization], Any]
+    ) -> Callable[[Authorization], Any]:
+        """
+        Decide who may connect: C{fn(authorization)} returns C{True} (or a
+        L{Deferred} firing C{True}) to accept; C{False}, anything else, an
+        exception or a failed L{Deferred} refuses with close code 4401.
+        Until one is set, every client is refused.  Works as a decorator.
+        """
+        self.factory.verifier = fn
+        return fn
+
+    def on_session(self, fn: Callable[[ServerSession], Any]) -> Callable[[ServerSession], Any]:
+        """
+        Call C{fn(session)} for each new connection, before it is
+        authorized; use C{session.on_authorized} to act once it is.  Works
+        as a decorator; handlers run in the order registered.
+        """
+        self.factory.session_handlers.append(fn)
+        return fn
+
+    def on_message(
+        self, fn: Callable[[Message, ServerSession], Any]
+    ) -> Callable[[Message, ServerSession], Any]:
+        """
+        Call C{fn(message, session)} for every message from any client.
+        Returning a value (or a L{Deferred} or coroutine firing one)
+        answers a request, unless C{message.reply} was called already;
+        the first reply wins.  Works as a decorator.
+        """
+        self.factory.message_handlers.append(fn)
+        return fn
+
+    def resource(self) -> WebSocketResource:
+        """
+        The WebSocket endpoint as a resource, to mount in an application's
+        own L{Site}.
+        """
+        self._warn_if_open_door()
+        return WebSocketResource(self.factory)
+
+    def site(self) -> Site:
+        """
+        A L{Site} with the WebSocket endpoint at C{path}.
+        """
+        root = child = Resource()
+        for segment in self._segments[:-1]:
+            nested = Resource()
+            child.putChild(segment, nested)
+            child = nested
+        child.putChild(self._segments[-1], self.resource())
+        return Site(root)
+
+    def listen(self, endpoint: str, reactor: Any = None) -> Deferred[IListeningPort]:
+        """
+        Listen on a Twisted server endpoint description, such as
+        C{"tcp:8090:interface=127.0.0.1"} (port 0 picks a free port; read
+        it from the result's C{getHost()}).
+        """
+        if reactor is None:
+            reactor = self.factory.reactor
+        d = serverFromString(reactor, endpoint).listen(self.site())
+
+        def listening(port: IListeningPort) -> IListeningPort:
+            self._ports.append(port)
+            self._log.info(
+                "socketnet listening on {address}{path}",
+                address=port.getHost(),
+                path=self.path,
+            )
+            return port
+
+        return d.addCallback(listening)
+
+    def close(self) -> Deferred[None]:
+        """
+        Stop listening, close every session with 1001 and wait until all
+        connections are gone.
+        """
+        if not self._closing:
+            self._closing = True
+            Deferred.fromCoroutine(self._close()).addBoth(self._closed.fire)
+        return self._closed.when_fired()
+
+    async def _close(self) -> None:
+        ports, self._ports = self._ports, []
+        await DeferredList([port.stopListening() for port in ports], consumeErrors=True)
+        connections = list(self.factory.connections)
+        lost = gatherResults([c.whenLost() for c in connections])
+        for connection in connections:
+            connection.closeGoingAway()
+        await lost
+
+    def _warn_if_open_door(self) -> None:
+        if self.factory.verifier is None:
+            self._log.warn(
+                "no token verifier is set: every client will be refused; "
+                "call set_token_verifier()"
+            )
+
+
+__all__ = ["ServerApp"]

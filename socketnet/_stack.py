@@ -1,0 +1,176 @@
+# -*- test-case-name: tests.test_stack -*-
+"""
+Wire a connection's layers in order, route frames between them, and tear
+them down together.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from . import _frames
+from .closecodes import CloseCode
+from .errors import ProtocolError
+from .interfaces import ILayer
+
+#: Builds one layer: C{(clock, write_down, deliver_up, close) -> ILayer}.
+LayerFactory = Callable[..., Any]
+
+
+class LayerStack:
+    """
+    The layers of one connection, bottom first.
+
+    @ivar layers: the layers, bottom first.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        factories: Sequence[LayerFactory],
+        write_wire: Callable[[bytes, bool], None],
+        close_wire: Callable[[int, str], None],
+        peer: str = "?",
+    ):
+        """
+        @param clock: handed to every layer for its timers.
+        @param factories: one callable per layer, bottom first; each is
+            called with keyword arguments C{clock}, C{write_down},
+            C{deliver_up} and C{close}.
+        @param write_wire: sends C{(payload, is_binary)} on the WebSocket.
+        @param close_wire: closes the WebSocket with a code and reason.
+        @param peer: how log lines name the peer.
+        """
+        self._write_wire = write_wire
+        self._close_wire = close_wire
+        self._peer = peer
+        self.closing = False
+        self.destroyed = False
+        layers: list[Any] = []
+        top = len(factories) - 1
+
+        for index, factory in enumerate(factories):
+            if index == 0:
+                write_down = self._write_bottom
+            else:
+                write_down = layers[index - 1].write
+            if index == top:
+                deliver_up = self._deliver_past_top
+            else:
+                deliver_up = self._forward_to(layers, index + 1)
+            layers.append(
+                factory(
+                    clock=clock,
+                    write_down=write_down,
+                    deliver_up=deliver_up,
+                    close=self.close,
+                )
+            )
+        self.layers: tuple[Any, ...] = tuple(layers)
+
+    @staticmethod
+    def _forward_to(layers: list[Any], index: int) -> Callable[[Any], None]:
+        # The layer above is not built yet; look it up on first use.
+        def deliver_up(frame: Any) -> None:
+            layers[index].receive(frame)
+
+        return deliver_up
+
+    def start(self) -> None:
+        """
+        Start every layer, bottom first.
+        """
+        for layer in self.layers:
+            if self.closing:
+                return
+            layer.start()
+
+    def receive(self, payload: bytes, is_binary: bool) -> None:
+        """
+        A WebSocket message arrived: hand it to the bottom layer.
+
+        A L{ProtocolError} raised on the way up closes the connection with
+        its code; any other exception is a bug of ours (or of a handler
+        that escaped its guard), logged and closed with 4500.
+        """
+        if self.closing:
+            return
+        try:
+            self.layers[0].receive((payload, is_binary))
+        except ProtocolError as e:
+            self._log.warn(
+                "closing connection from {peer}: {reason}",
+                peer=self._peer,
+                reason=e.reason,
+            )
+            self.close(e.code, e.reason)
+        except Exception:
+            self._log.failure("unexpected error handling a frame from {peer}", peer=self._peer)
+            self.close(CloseCode.INTERNAL_ERROR, CloseCode.INTERNAL_ERROR.reason)
+
+    def _write_bottom(self, frame: tuple[bytes, bool]) -> None:
+        if not self.closing:
+            self._write_wire(frame[0], frame[1])
+
+    def _deliver_past_top(self, frame: Any) -> None:
+        raise RuntimeError("the top layer delivered a frame up")
+
+    def close(self, code: int, reason: str) -> None:
+        """
+        Close the connection; frames that arrive afterwards are dropped
+        and nothing more is written.  Layers are destroyed when the
+        WebSocket reports the close, through L{destroy}.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        self._close_wire(code, reason)
+
+    def destroy(self, reason: Exception) -> None:
+        """
+        The connection is gone: destroy every layer, top first.
+        """
+        if self.destroyed:
+            return
+        self.destroyed = self.closing = True
+        for layer in reversed(self.layers):
+            try:
+                layer.destroy(reason)
+            except Exception:
+                self._log.failure("error destroying layer {layer!r}", layer=layer)
+
+
+@implementer(ILayer)
+class CodecLayer:
+    """
+    Turns WebSocket text messages into validated frames, and frames into
+    text messages.  A binary message closes the connection with 4415:
+    plaintext socketnet frames are always text.
+    """
+
+    def __init__(self, clock: IReactorTime, write_down, deliver_up, close):
+        self._write_down = write_down
+        self._deliver_up = deliver_up
+
+    def start(self) -> None:
+        pass
+
+    def receive(self, frame: tuple[bytes, bool]) -> None:
+        payload, is_binary = frame
+        if is_binary:
+            raise ProtocolError(
+                CloseCode.UNSUPPORTED_DATA, CloseCode.UNSUPPORTED_DATA.reason
+            )
+        self._deliver_up(_frames.decode(payload))
+
+    def write(self, frame: bytes) -> None:
+        self._write_down((frame, False))
+
+    def destroy(self, reason: Exception) -> None:
+        self._write_down = self._deliver_up = None

@@ -1,0 +1,453 @@
+# -*- test-case-name: tests.test_websocket,tests.test_integration -*-
+"""
+The edge between Autobahn and socketnet: WebSocket protocols and
+factories that build each connection's layer stack.
+
+This is the only module that calls Autobahn's C{sendMessage} and
+C{sendClose}.  Subclasses override the documented hooks
+(C{verifyAuthorization}, C{sessionOpened}, C{sessionAuthorized},
+C{messageReceived}, C{sessionClosed}); L{socketnet.ServerApp} and
+L{socketnet.ClientApp} are built on these same classes.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+from autobahn.twisted.websocket import (
+    WebSocketClientFactory,
+    WebSocketClientProtocol,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+)
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from . import _frames
+from ._authorization import (
+    Authorization,
+    ClientAuthorizationLayer,
+    ServerAuthorizationLayer,
+)
+from ._heartbeat import Heartbeat, HeartbeatLayer
+from ._outbox import Outbox
+from ._registry import SessionRegistry
+from ._session import ClientSession, Message, ServerSession, Session, run_handler, call_each
+from ._stack import CodecLayer, LayerStack
+from .closecodes import TERMINAL_CODES, CloseCode
+from .errors import ProtocolError, SessionClosed, Unauthorized
+
+#: Largest message accepted by default: 1 MiB.
+DEFAULT_MAX_MESSAGE_SIZE = 2**20
+
+
+class _Call:
+    def __init__(self, call: IDelayedCall):
+        self._call = call
+
+    def cancel(self) -> None:
+        if self._call.active():
+            self._call.cancel()
+
+
+class _ReactorTimer:
+    """
+    Autobahn's timer interface on the factory's own reactor, so that
+    handshake timeouts follow an injected clock instead of txaio's global
+    one.
+    """
+
+    def __init__(self, clock: IReactorTime):
+        self._clock = clock
+
+    def call_later(self, delay: float, func: Callable[..., Any], *args: Any, **kwargs: Any) -> _Call:
+        return _Call(self._clock.callLater(delay, func, *args, **kwargs))
+
+
+def _configure(factory: Any, max_message_size: int, **options: Any) -> None:
+    # Autobahn's defaults are permissive (no size limit); set every limit.
+    if not max_message_size > 0:
+        raise ValueError(f"max_message_size must be positive, not {max_message_size!r}")
+    factory.setProtocolOptions(
+        maxMessagePayloadSize=max_message_size,
+        maxFramePayloadSize=max_message_size,
+        autoPingInterval=0,  # socketnet's heartbeat layer does this, in-band
+        openHandshakeTimeout=10,
+        closeHandshakeTimeout=1,
+        utf8validateIncoming=True,
+        **options,
+    )
+    factory._batched_timer = _ReactorTimer(factory.reactor)
+
+
+class _StackEdge:
+    """
+    What server and client protocols share: the stack, its wire callbacks,
+    and waiting for the end of the connection.
+    """
+
+    _log = Logger()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session: Any = None
+        self._stack: LayerStack | None = None
+        self._lost = False
+        self._lost_waiters: list[Deferred[None]] = []
+        self._authorized_waiters: list[Deferred[Any]] = []
+
+    def _build_stack(self, layers: list[Any]) -> Session:
+        self._stack = LayerStack(
+            self.factory.reactor,
+            [CodecLayer, *layers],
+            write_wire=self.sendMessage,
+            close_wire=self._close_wire,
+            peer=str(self.peer),
+        )
+        return self._stack.layers[-1]
+
+    def _close_wire(self, code: int, reason: str) -> None:
+        code = int(code)  # Autobahn checks type(code) is int; CloseCode is an IntEnum
+        if code == CloseCode.GOING_AWAY:
+            # Autobahn's sendClose accepts only 1000 and 3000-4999.
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123])
+        else:
+            self.sendClose(code, reason)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._stack.receive(payload, isBinary)
+
+    def connectionLost(self, reason: Any) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            self._lost = True
+            waiters, self._lost_waiters = self._lost_waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def whenLost(self) -> Deferred[None]:
+        """
+        A new L{Deferred} that fires once the TCP connection is gone.
+        """
+        if self._lost:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._lost_waiters.append(d)
+        return d
+
+    def _destroy_stack(self, code: int | None, reason: str | None) -> SessionClosed:
+        closed = SessionClosed(reason or "connection lost", code)
+        if self._stack is not None:
+            self._stack.destroy(closed)
+        return closed
+
+    def closeGoingAway(self) -> None:
+        """
+        Close with 1001 because this side is shutting down; a connection
+        still in its opening handshake is dropped.
+        """
+        if self._stack is not None:
+            self._stack.close(CloseCode.GOING_AWAY, CloseCode.GOING_AWAY.reason)
+        elif self.transport is not None:
+            self.transport.abortConnection()
+
+    # Hooks for subclasses; the defaults call the factory's handlers.
+
+    def sessionOpened(self, session: Session) -> None:
+        """
+        The WebSocket is open and C{session} exists, not yet authorized.
+        """
+        call_each(self.factory.session_handlers, session)
+
+    def sessionAuthorized(self, session: Session) -> None:
+        """
+        C{session} has just been authorized.
+        """
+
+    def sessionClosed(self, session: Session, reason: SessionClosed) -> None:
+        """
+        C{session} has ended; C{reason.code} is the close code.
+        """
+
+
+class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
+    """
+    The server side of one socketnet connection.
+
+    Override the hooks to build an application by subclassing:
+    L{verifyAuthorization}, L{sessionOpened}, L{sessionAuthorized},
+    L{messageReceived} and L{sessionClosed}.
+
+    @ivar session: the connection's L{ServerSession} once the WebSocket is
+        open, else C{None}.
+    """
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.factory.connections.add(self)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.factory.connections.discard(self)
+        super().connectionLost(reason)
+
+    def onConnect(self, request: Any) -> str:
+        if _frames.SUBPROTOCOL not in request.protocols:
+            raise ConnectionDeny(
+                ConnectionDeny.BAD_REQUEST,
+                f"the WebSocket subprotocol {_frames.SUBPROTOCOL} is required",
+            )
+        return _frames.SUBPROTOCOL
+
+    def onOpen(self) -> None:
+        f = self.factory
+        self.session = self._build_stack(
+            [
+                partial(HeartbeatLayer, f.heartbeat, True),
+                partial(ServerAuthorizationLayer, self.verifyAuthorization, self._authorize, f.auth_timeout),
+                partial(ServerSession, self),
+            ]
+        )
+        self.sessionOpened(self.session)
+        self._stack.start()
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self.session is not None:
+            self.factory.sessions._remove(self.session)
+        self._destroy_stack(code, reason)
+
+    def _authorize(self, authorization: Authorization) -> None:
+        session = self.session
+        session.id = authorization.id
+        displaced = self.factory.sessions._add(session)
+        if displaced is not None and displaced is not session:
+            self._log.info("client {id} connected again; closing its older session", id=authorization.id)
+            displaced.close(CloseCode.REPLACED, CloseCode.REPLACED.reason)
+        session._authorize(authorization)
+
+    def verifyAuthorization(self, authorization: Authorization) -> Any:
+        """
+        Decide whether C{authorization} may in: return C{True} (or a
+        L{Deferred} firing C{True}) to accept; anything else, an exception
+        or a failure refuses.  Raising L{ProtocolError} chooses the close
+        code.  The default asks the factory's verifier and applies its
+        duplicate-id policy.
+        """
+        return self.factory.verify(authorization)
+
+    def messageReceived(self, message: Message) -> Any:
+        """
+        A message arrived from the client.  A value (or L{Deferred} or
+        coroutine) returned here answers a request, as handlers' results
+        do.  The default runs the factory's message handlers, then the
+        session's.
+        """
+        session = self.session
+        for handler in self.factory.message_handlers:
+            run_handler(handler, message, session)
+        session._run_handlers(message)
+        return None
+
+
+class SocketnetServerFactory(WebSocketServerFactory):
+    """
+    Builds L{SocketnetServerProtocol}s with shared settings, handlers and
+    the registry of authorized sessions.
+
+    @ivar sessions: the L{SessionRegistry} of authorized sessions.
+    @ivar verifier: C{verifier(authorization) -> bool | Deferred[bool]}, or
+        C{None} to refuse every client.
+    @ivar session_handlers: called with each new session.
+    @ivar message_handlers: called with C{(message, session)}.
+    @ivar connections: every open connection's protocol.
+    """
+
+    protocol = SocketnetServerProtocol
+    noisy = False
+    _log = Logger()
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        heartbeat: Heartbeat | None = None,
+        auth_timeout: float = 10.0,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        duplicate_ids: str = "replace",
+        allowed_origins: list[str] | None = None,
+        reactor: Any = None,
+    ):
+        """
+        @param heartbeat: the L{Heartbeat} settings; C{Heartbeat()} by
+            default.
+        @param auth_timeout: seconds a connection has to authorize.
+        @param max_message_size: largest message in bytes; larger ones close
+            the connection with 1009.
+        @param duplicate_ids: when a client id that is already connected
+            authorizes again: C{"replace"} closes the older session with
+            4410; C{"refuse"} refuses the newer one with 4409.
+        @param allowed_origins: Origin patterns browsers may connect from
+            (Autobahn's syntax, C{"*"} wildcards); by default any, which is
+            safe here because authorization is in-band, never a cookie.
+        """
+        super().__init__(url, protocols=[_frames.SUBPROTOCOL], reactor=reactor)
+        if not auth_timeout > 0:
+            raise ValueError(f"auth_timeout must be positive, not {auth_timeout!r}")
+        if duplicate_ids not in ("replace", "refuse"):
+            raise ValueError(f"duplicate_ids must be 'replace' or 'refuse', not {duplicate_ids!r}")
+        self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
+        self.auth_timeout = auth_timeout
+        self.duplicate_ids = duplicate_ids
+        self.verifier: Callable[[Authorization], Any] | None = None
+        self.sessions = SessionRegistry()
+        self.session_handlers: list[Callable[..., Any]] = []
+        self.message_handlers: list[Callable[..., Any]] = []
+        self.connections: set[SocketnetServerProtocol] = set()
+        _configure(
+            self,
+            max_message_size,
+            allowedOrigins=allowed_origins if allowed_origins is not None else ["*"],
+        )
+
+    def verify(self, authorization: Authorization) -> Deferred[bool]:
+        """
+        Ask the verifier about C{authorization}, then apply the
+        duplicate-id policy.
+        """
+        if self.verifier is None:
+            self._log.warn(
+                "refusing client {id}: no token verifier is set", id=authorization.id
+            )
+            return succeed(False)
+        d = maybeDeferred(self.verifier, authorization)
+        if self.duplicate_ids == "refuse":
+            d.addCallback(self._refuse_duplicate, authorization)
+        return d
+
+    def _refuse_duplicate(self, accepted: object, authorization: Authorization) -> object:
+        if accepted is True and authorization.id in self.sessions:
+            raise ProtocolError(CloseCode.ID_IN_USE, CloseCode.ID_IN_USE.reason)
+        return accepted
+
+
+class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
+    """
+    The client side of a socketnet connection.
+
+    Hooks as on the server: L{sessionOpened}, L{sessionAuthorized},
+    L{messageReceived}, L{sessionClosed}.
+
+    @ivar session: the connection's L{ClientSession} once the WebSocket is
+        open, else C{None}.
+    """
+
+    def onConnect(self, response: Any) -> None:
+        if response.protocol != _frames.SUBPROTOCOL:
+            raise ProtocolError(
+                CloseCode.BAD_FRAME,
+                f"the server did not agree to subprotocol {_frames.SUBPROTOCOL}",
+            )
+
+    def onOpen(self) -> None:
+        f = self.factory
+        self.session = self._build_stack(
+            [
+                partial(HeartbeatLayer, f.heartbeat, False),
+                partial(ClientAuthorizationLayer, f.authorization, self._authorized),
+                partial(ClientSession, self, f.outbox),
+            ]
+        )
+        self.sessionOpened(self.session)
+        self._stack.start()
+
+    def _authorized(self, client_id: str) -> None:
+        self.session._authorized(client_id)
+        waiters, self._authorized_waiters = self._authorized_waiters, []
+        for d in waiters:
+            d.callback(self.session)
+
+    def whenAuthorized(self) -> Deferred[ClientSession]:
+        """
+        A new L{Deferred} that fires with the session once the server has
+        authorized it, or fails with L{Unauthorized} (refused) or
+        L{SessionClosed} (the connection ended first).
+        """
+        if self.session is not None and self.session.authorized:
+            return succeed(self.session)
+        d: Deferred[ClientSession] = Deferred()
+        self._authorized_waiters.append(d)
+        return d
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        closed = self._destroy_stack(code, reason)
+        error: Exception = closed
+        if code == CloseCode.UNAUTHORIZED:
+            error = Unauthorized(reason or CloseCode.UNAUTHORIZED.reason, code)
+        waiters, self._authorized_waiters = self._authorized_waiters, []
+        for d in waiters:
+            d.errback(error)
+        self.factory.connectionEnded(self, code, error)
+
+    def messageReceived(self, message: Message) -> Any:
+        """
+        A message arrived from the server; the default runs the session's
+        handlers.  A returned value answers a request.
+        """
+        self.session._run_handlers(message)
+        return None
+
+
+class SocketnetClientFactory(WebSocketClientFactory):
+    """
+    Builds L{SocketnetClientProtocol}s that authorize with C{authorization}.
+
+    @ivar outbox: the L{Outbox} of messages waiting for an authorized
+        session; it outlives connections.
+    @ivar session_handlers: called with each new session.
+    """
+
+    protocol = SocketnetClientProtocol
+    noisy = False
+
+    def __init__(
+        self,
+        url: str,
+        authorization: Authorization,
+        *,
+        heartbeat: Heartbeat | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        queue_limit: int = 1000,
+        reactor: Any = None,
+    ):
+        super().__init__(url, protocols=[_frames.SUBPROTOCOL], reactor=reactor)
+        self.authorization = authorization
+        self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
+        self.outbox = Outbox(self.reactor, queue_limit)
+        self.session_handlers: list[Callable[..., Any]] = []
+        _configure(self, max_message_size)
+
+    def connectionEnded(self, protocol: SocketnetClientProtocol, code: int | None, error: Exception) -> None:
+        """
+        A connection built by this factory has ended.  Without a
+        reconnecting owner nothing will carry the outbox on: fail what
+        waits in it.  L{socketnet.ClientApp} overrides this.
+        """
+        self.outbox.close(error)
+
+
+def is_terminal(code: int | None) -> bool:
+    """
+    Whether a connection closed with C{code} should not be retried.
+    """
+    return code in TERMINAL_CODES
+
+
+__all__ = [
+    "SocketnetServerProtocol",
+    "SocketnetServerFactory",
+    "SocketnetClientProtocol",
+    "SocketnetClientFactory",
+]
