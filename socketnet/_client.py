@@ -54,6 +54,11 @@ class _AppClientFactory(SocketnetClientFactory):
         super().__init__(*args, **kwargs)
         self._app = app
 
+    def buildProtocol(self, addr: Any) -> SocketnetClientProtocol:
+        protocol = super().buildProtocol(addr)
+        self._app._connection_started(protocol)
+        return protocol
+
     def connectionEnded(self, protocol: SocketnetClientProtocol, code: int | None, error: Exception) -> None:
         self._app._connection_ended(protocol, code, error)
 
@@ -118,6 +123,7 @@ class ClientApp:
         self._closed: OneShotObserver[None] = OneShotObserver()
         self._protocol_now: SocketnetClientProtocol | None = None
         self._stopping = False
+        self._failed_attempts = 0
 
     @property
     def session(self) -> ClientSession | None:
@@ -161,30 +167,32 @@ class ClientApp:
         factory.protocol = self._protocol
         factory.session_handlers = self._session_handlers
         if self.reconnect:
+            # Not prepareConnection: ClientService cannot take a connection
+            # lost while it is preparing.  Backoff counts attempts until a
+            # session is authorized, not until TCP connects.
             self._service = ClientService(
-                endpoint,
-                factory,
-                retryPolicy=self._retry_policy,
-                clock=self._reactor,
-                prepareConnection=self._prepare,
+                endpoint, factory, retryPolicy=self._next_delay, clock=self._reactor
             )
             self._service.startService()
         else:
-            d = endpoint.connect(factory)
-            d.addCallback(self._prepare)
-            d.addErrback(self._give_up)
+            endpoint.connect(factory).addErrback(self._give_up)
         return self._first_session.when_fired()
 
-    def _prepare(self, protocol: SocketnetClientProtocol) -> Deferred[ClientSession]:
-        # With ClientService, ``protocol`` is a proxy forwarding to ours.
-        self._protocol_now = protocol
-        d = protocol.whenAuthorized()
-        d.addCallback(self._authorized)
-        return d
+    def _next_delay(self, ignored: int) -> float:
+        self._failed_attempts += 1
+        return self._retry_policy(self._failed_attempts)
 
-    def _authorized(self, session: ClientSession) -> ClientSession:
+    def _connection_started(self, protocol: SocketnetClientProtocol) -> None:
+        self._protocol_now = protocol
+        protocol.whenAuthorized().addCallbacks(self._authorized, self._not_authorized)
+
+    def _authorized(self, session: ClientSession) -> None:
+        self._failed_attempts = 0
         self._first_session.fire(session)
-        return session
+
+    def _not_authorized(self, failure: Failure) -> None:
+        # The connection ended first; _connection_ended decides what next.
+        pass
 
     def _give_up(self, failure: Failure) -> None:
         self._first_session.fire(failure)
@@ -201,9 +209,15 @@ class ClientApp:
                 )
             self._stopping = True
             self._give_up(Failure(error))
-            if self._service is not None:
-                self._service.stopService()
+            # ClientService is still handling this disconnect: stop it on
+            # the next turn of the reactor.
+            self._reactor.callLater(0, self._stop_service)
+
+    def _stop_service(self) -> None:
+        if self._service is None:
             self._closed.fire(None)
+        else:
+            self._service.stopService().addBoth(self._closed.fire)
 
     def close(self) -> Deferred[None]:
         """

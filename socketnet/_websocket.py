@@ -78,6 +78,7 @@ def _configure(factory: Any, max_message_size: int, **options: Any) -> None:
         openHandshakeTimeout=10,
         closeHandshakeTimeout=1,
         utf8validateIncoming=True,
+        failByDrop=False,  # send a close frame with the code, then drop
         **options,
     )
     factory._batched_timer = _ReactorTimer(factory.reactor)
@@ -382,14 +383,16 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         return d
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        closed = self._destroy_stack(code, reason)
-        error: Exception = closed
+        error: Exception = SessionClosed(reason or "connection lost", code)
         if code == CloseCode.UNAUTHORIZED:
             error = Unauthorized(reason or CloseCode.UNAUTHORIZED.reason, code)
+        # The owner decides about the outbox first, so that the session's
+        # close handlers already see whether sends will wait or fail.
+        self.factory.connectionEnded(self, code, error)
+        self._destroy_stack(code, reason)
         waiters, self._authorized_waiters = self._authorized_waiters, []
         for d in waiters:
             d.errback(error)
-        self.factory.connectionEnded(self, code, error)
 
     def messageReceived(self, message: Message) -> Any:
         """
