@@ -191,7 +191,11 @@ class ServerApp:
         await lost
 
     def _warn_if_open_door(self) -> None:
-        if self.factory.verifier is None:
+        overridden = (
+            self.factory.protocol.verifyAuthorization
+            is not SocketnetServerProtocol.verifyAuthorization
+        )
+        if self.factory.verifier is None and not overridden:
             self._log.warn(
                 "no token verifier is set: every client will be refused; "
                 "call set_token_verifier()"

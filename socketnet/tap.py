@@ -161,10 +161,8 @@ class Options(usage.Options):
         self["token_verifier"] = None
 
     def opt_listen(self, description: str) -> None:
-        """
-        Listen on this endpoint description, e.g. tcp:8090:interface=127.0.0.1
-        or ssl:8443:privateKey=key.pem; may be repeated. [default: tcp:8090]
-        """
+        # One line: usage.Options keeps a docstring's line breaks and indents.
+        """Endpoint to listen on, e.g. ssl:8443:privateKey=key.pem; repeatable. [default: tcp:8090]"""
         self["listen"].append(description)
 
     def postOptions(self) -> None:

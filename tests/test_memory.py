@@ -1,0 +1,221 @@
+"""
+The Autobahn edge and the whole stack in memory: real server and client
+protocols joined by iosim transports, with time on a MemoryReactorClock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from socketnet import Authorization, Heartbeat
+from socketnet.closecodes import CloseCode
+from socketnet.errors import ReplyTimeout, SessionClosed
+from socketnet.protocol import SocketnetClientFactory, SocketnetServerFactory
+from socketnet.testing import URL, connect_pair
+
+
+def make_pair(
+    testcase: Any,
+    server_heartbeat: Heartbeat | None = None,
+    client_heartbeat: Heartbeat | None = None,
+    verifier: Any = lambda authorization: True,
+    auth_timeout: float = 10.0,
+    client_id: str = "1",
+) -> Any:
+    reactor = MemoryReactorClock()
+    server = SocketnetServerFactory(reactor=reactor, heartbeat=server_heartbeat, auth_timeout=auth_timeout)
+    server.verifier = verifier
+    client = SocketnetClientFactory(URL, Authorization(client_id, "t"), reactor=reactor, heartbeat=client_heartbeat)
+    pair = connect_pair(server, client, reactor)
+    pair.server_factory = server
+    return pair
+
+
+class HeartbeatExpiryTests(SynchronousTestCase):
+    """
+    A silent peer is closed and cleaned up on both sides.
+    """
+
+    def test_no_pings_closes_both_sides(self) -> None:
+        """
+        When nobody pings (the client is set to wait for server pings, the
+        server for client pings), both sides close with 4008 after the
+        timeout, the registry forgets the session and no timer is left.
+        """
+        pair = make_pair(
+            self,
+            server_heartbeat=Heartbeat(mode="client", interval=4.0),
+            client_heartbeat=Heartbeat(mode="server", interval=4.0),
+        )
+        self.assertTrue(pair.server.session.authorized)
+        pair.advance(9.9)
+        self.assertFalse(pair.server.session.closed)
+        pair.advance(0.1)
+        pair.advance(1)
+        self.assertTrue(pair.server.session.closed)
+        self.assertTrue(pair.client.session.closed)
+        self.assertEqual(pair.server.session.close_reason.code, CloseCode.HEARTBEAT_TIMEOUT)
+        self.assertEqual(pair.client.session.close_reason.code, CloseCode.HEARTBEAT_TIMEOUT)
+        self.assertEqual(len(pair.server_factory.sessions), 0)
+        self.assertEqual(pair.reactor.getDelayedCalls(), [])
+
+    def test_pings_keep_the_connection(self) -> None:
+        """
+        With matching settings the client's pings keep both sides open far
+        past the timeout.
+        """
+        beat = Heartbeat(mode="client", interval=1.0)
+        pair = make_pair(self, beat, beat)
+        for _ in range(100):
+            pair.advance(1.0)
+        self.assertFalse(pair.server.session.closed)
+        self.assertFalse(pair.client.session.closed)
+
+    def test_server_mode(self) -> None:
+        """
+        In server mode the server pings and the client answers.
+        """
+        beat = Heartbeat(mode="server", interval=1.0)
+        pair = make_pair(self, beat, beat)
+        for _ in range(50):
+            pair.advance(1.0)
+        self.assertFalse(pair.server.session.closed)
+
+    def test_network_silence(self) -> None:
+        """
+        When bytes stop flowing both ways, each side closes on its own
+        after the timeout, even though the close handshake cannot
+        complete.
+        """
+        beat = Heartbeat(mode="client", interval=1.0)
+        pair = make_pair(self, beat, beat)
+        server_session, client_session = pair.server.session, pair.client.session
+        pair.reactor.advance(2.5)  # no pumping: nothing gets through
+        pair.reactor.advance(2)  # Autobahn's close handshake timeout, on our clock
+        pair.flush()
+        self.assertTrue(server_session.closed)
+        self.assertTrue(client_session.closed)
+        self.assertEqual(pair.reactor.getDelayedCalls(), [])
+
+
+class AuthorizationTimeoutTests(SynchronousTestCase):
+    """
+    The authorization deadline.
+    """
+
+    def test_slow_verifier_times_out(self) -> None:
+        """
+        A verifier that never answers leaves the connection to be closed
+        with 4408 at the authorization timeout; the client learns the code.
+        """
+        from twisted.internet.defer import Deferred
+
+        pair = make_pair(self, verifier=lambda a: Deferred(), auth_timeout=5.0)
+        self.assertFalse(pair.client.session.authorized)
+        pair.advance(4.9)
+        self.assertFalse(pair.client.session.closed)
+        pair.advance(0.1)
+        pair.advance(1)
+        self.assertEqual(pair.client.session.close_reason.code, CloseCode.AUTH_TIMEOUT)
+        self.assertEqual(pair.reactor.getDelayedCalls(), [])
+
+
+class ReplyTimeoutTests(SynchronousTestCase):
+    """
+    Requests without answers.
+    """
+
+    def test_request_times_out_and_late_reply_is_dropped(self) -> None:
+        """
+        A request with no answer fails with ReplyTimeout at its timeout; a
+        reply that comes afterwards is dropped and logged at debug level.
+        """
+        pair = make_pair(self)
+        held: list[Any] = []
+        pair.client.session.on_message(held.append)
+        d = pair.server.session.request("answer me", timeout=5)
+        pair.flush()
+        self.assertEqual(len(held), 1)
+        pair.advance(4.9)
+        self.assertNoResult(d)
+        pair.advance(0.1)
+        self.failureResultOf(d, ReplyTimeout)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        held[0].reply("too late")
+        pair.flush()
+        late = [e for e in events if "no longer waiting" in e.get("log_format", "")]
+        self.assertEqual(len(late), 1)
+        self.assertEqual(late[0]["log_level"], LogLevel.debug)
+        self.assertFalse(pair.server.session.closed)
+
+    def test_closing_fails_requests_at_once(self) -> None:
+        """
+        A request from the client fails with SessionClosed as soon as the
+        server closes the session, long before its timeout.
+        """
+        pair = make_pair(self)
+        d = pair.client.session.request("anyone?", timeout=600)
+        pair.server.session.close(4000, "bye")
+        pair.flush()
+        failure = self.failureResultOf(d, SessionClosed)
+        self.assertEqual(failure.value.code, 4000)
+
+
+class _TCPLikeTransport(StringTransport):
+    """
+    Autobahn unregisters a producer when it drops a connection whether or
+    not one is registered; TCP transports allow that, StringTransport
+    does not.
+    """
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+
+
+class HandshakeTests(SynchronousTestCase):
+    """
+    The WebSocket handshake as bytes.
+    """
+
+    def _handshake(self, protocols: str | None) -> bytes:
+        reactor = MemoryReactorClock()
+        factory = SocketnetServerFactory(reactor=reactor)
+        protocol = factory.buildProtocol(None)
+        transport = _TCPLikeTransport()
+        protocol.makeConnection(transport)
+        lines = [
+            b"GET /socket HTTP/1.1",
+            b"Host: 127.0.0.1:8090",
+            b"Upgrade: websocket",
+            b"Connection: Upgrade",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            b"Sec-WebSocket-Version: 13",
+        ]
+        if protocols is not None:
+            lines.append(b"Sec-WebSocket-Protocol: " + protocols.encode())
+        protocol.dataReceived(b"\r\n".join(lines) + b"\r\n\r\n")
+        value = transport.value()
+        protocol.connectionLost(Failure(ConnectionDone()))
+        return value
+
+    def test_subprotocol_selected(self) -> None:
+        """
+        A handshake offering socketnet.v1 is accepted with it selected.
+        """
+        value = self._handshake("chat, socketnet.v1")
+        self.assertTrue(value.startswith(b"HTTP/1.1 101"))
+        self.assertIn(b"Sec-WebSocket-Protocol: socketnet.v1\r\n", value)
+
+    def test_subprotocol_missing(self) -> None:
+        """
+        A handshake without socketnet.v1 is refused with 400 and a reason.
+        """
+        value = self._handshake(None)
+        self.assertTrue(value.startswith(b"HTTP/1.1 400"))
+        self.assertIn(b"socketnet.v1", value)
