@@ -321,7 +321,7 @@ class Session:
             else:
                 sender, to = None, self.id
             message = Message(frame.get("data"), sender, to, frame.get("request"), self._write_reply)
-            settle(message, self._hooks.messageReceived(message))
+            run_handler(self._hooks.messageReceived, message)
         elif kind == "reply":
             error = frame.get("error")
             if error is None:
