@@ -11,75 +11,21 @@ stops) and one listening service per C{--listen} endpoint description::
 
 from __future__ import annotations
 
-import hmac
 import importlib
 import math
 from typing import Any, Callable
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService, Service
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python import usage
 
-from . import _frames
 from ._authorization import Authorization
 from ._heartbeat import Heartbeat
 from ._server import ServerApp, _path_segments
+from ._tokens import TokenVerifier, parse_tokens
 from ._websocket import DEFAULT_MAX_MESSAGE_SIZE
-
-
-class _TokenVerifier:
-    """
-    A token verifier: accepts a client whose token is the one listed for
-    its id, compared in constant time.
-    """
-
-    def __init__(self, tokens: dict[str, str]):
-        """
-        @param tokens: the token of each client id.
-        """
-        self._tokens = {client_id: token.encode("utf-8") for client_id, token in tokens.items()}
-
-    def __call__(self, authorization: Authorization) -> bool:
-        presented = authorization.token.encode("utf-8")
-        expected = self._tokens.get(authorization.id)
-        # An unknown id still costs a comparison, against the token itself.
-        matches = hmac.compare_digest(presented, presented if expected is None else expected)
-        return matches and expected is not None
-
-
-def _parse_tokens(path: str) -> dict[str, str]:
-    """
-    Read a tokens file: one C{id token} pair a line; blank lines and lines
-    starting with C{#} are ignored.
-
-    @return: the token of each client id.
-    @raise usage.UsageError: if the file cannot be read, or a line is
-        malformed (the message names the line, never its token).
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise usage.UsageError(f"cannot read tokens file {path}: {e}") from e
-    tokens: dict[str, str] = {}
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        where = f"tokens file {path}, line {number}"
-        if len(fields) != 2:
-            raise usage.UsageError(f"{where}: expected 'id token', found {len(fields)} fields")
-        client_id, token = fields
-        if not _frames.is_valid_id(client_id):
-            raise usage.UsageError(f"{where}: invalid client id")
-        if len(token) > _frames.MAX_TOKEN_LENGTH:
-            raise usage.UsageError(f"{where}: token longer than {_frames.MAX_TOKEN_LENGTH} characters")
-        if client_id in tokens:
-            raise usage.UsageError(f"{where}: client id {client_id!r} listed twice")
-        tokens[client_id] = token
-    return tokens
 
 
 def _load_verifier(spec: str) -> Callable[[Authorization], Any]:
@@ -166,6 +112,13 @@ class Options(usage.Options):
         self["listen"].append(description)
 
     def postOptions(self) -> None:
+        """
+        Fill in the default listen description, check every value, and
+        build the token verifier as C{self["token_verifier"]}.
+
+        @raise usage.UsageError: for a bad value, or both C{--tokens} and
+            C{--verifier}.
+        """
         if not self["listen"]:
             self["listen"] = ["tcp:8090"]
         try:
@@ -182,7 +135,10 @@ class Options(usage.Options):
         if self["tokens"] is not None and self["verifier"] is not None:
             raise usage.UsageError("give --tokens or --verifier, not both")
         if self["tokens"] is not None:
-            self["token_verifier"] = _TokenVerifier(_parse_tokens(self["tokens"]))
+            try:
+                self["token_verifier"] = TokenVerifier(parse_tokens(self["tokens"]))
+            except ValueError as e:
+                raise usage.UsageError(str(e)) from e
         elif self["verifier"] is not None:
             self["token_verifier"] = _load_verifier(self["verifier"])
 
@@ -207,7 +163,7 @@ class _AppService(Service):
         return self.app.close()
 
 
-def makeService(options: Options) -> IService:
+def makeService(options: Options) -> MultiService:
     """
     Build the socketnet service described by C{options}.
 
