@@ -12,6 +12,7 @@ reason that says what was wrong.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Callable
 
@@ -28,7 +29,7 @@ MAX_TOKEN_LENGTH = 4096
 #: Request ids are positive integers a JavaScript number holds exactly.
 MAX_REQUEST_ID = 2**53 - 1
 
-_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,%d}" % MAX_ID_LENGTH)
+_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f\ud800-\udfff]{1,%d}" % MAX_ID_LENGTH)
 
 Frame = dict[str, Any]
 
@@ -41,7 +42,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:20]} is too large")
+    return value
+
+
+_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 
 
 def encode(frame: Frame) -> bytes:
@@ -157,7 +165,19 @@ def decode(payload: bytes) -> Frame:
     if check is None:
         raise bad(f"unknown frame type {kind[:40]!r}")
     check(frame)
+    if b"\\ud" in payload or b"\\uD" in payload:
+        _refuse_lone_surrogates(frame)
     return frame
+
+
+def _refuse_lone_surrogates(frame: Frame) -> None:
+    # JSON escapes may spell half of a surrogate pair alone, which no UTF-8
+    # text can carry: such a frame could never be sent on.  Only payloads
+    # with such an escape pay for this check.
+    try:
+        encode(frame)
+    except UnicodeEncodeError:
+        raise bad("invalid JSON: lone surrogate in a string") from None
 
 
 def _first_line(error: Exception) -> str:

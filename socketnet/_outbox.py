@@ -64,7 +64,7 @@ class Outbox:
 
     def _admit(self) -> None:
         if self._closed is not None:
-            raise self._closed
+            raise self._closed.with_traceback(None)
         if len(self._entries) >= self.limit:
             raise QueueFull(
                 f"{len(self._entries)} messages already wait for an authorized "

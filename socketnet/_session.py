@@ -300,7 +300,7 @@ class Session:
 
     def _write_app(self, frame: bytes) -> None:
         if self.closed:
-            raise self.close_reason  # type: ignore[misc]
+            raise self.close_reason.with_traceback(None)  # type: ignore[union-attr]
         self._write_down(frame)
 
     def _write_reply(self, frame: bytes) -> None:
