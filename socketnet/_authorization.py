@@ -122,7 +122,7 @@ class ServerAuthorizationLayer:
         if self._state != "verifying":
             return  # destroyed meanwhile
         if accepted is not True:
-            self._refuse(authorization.id, "verifier said no", CloseCode.UNAUTHORIZED)
+            self._refuse(f"the verifier refused client {authorization.id!r}")
             return
         self._state = "authorized"
         self._cancel_deadline()
@@ -135,15 +135,20 @@ class ServerAuthorizationLayer:
             return
         error = failure.value
         if isinstance(error, ProtocolError):
-            self._refuse("?", error.reason, error.code, error.reason)
+            self._refuse(f"the verifier refused: {error.reason}", error.code, error.reason)
         else:
-            self._refuse("?", f"verifier raised {type(error).__name__}", CloseCode.UNAUTHORIZED)
+            self._refuse(f"the verifier raised {type(error).__name__}")
 
-    def _refuse(self, client_id: str, why: str, code: int, reason: str | None = None) -> None:
+    def _refuse(
+        self, why: str, code: int = CloseCode.UNAUTHORIZED, reason: str = ""
+    ) -> None:
         self._state = "refused"
         self._cancel_deadline()
-        self._log.info("authorization refused: {why}", why=why)
-        self._close(code, reason or CloseCode(code).reason)
+        self._log.warn("authorization refused: {why}", why=why)
+        if not reason:
+            known = code in CloseCode._value2member_map_
+            reason = CloseCode(code).reason if known else CloseCode.UNAUTHORIZED.reason
+        self._close(code, reason)
 
     def _expired(self) -> None:
         self._deadline = None

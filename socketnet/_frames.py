@@ -29,7 +29,9 @@ MAX_TOKEN_LENGTH = 4096
 #: Request ids are positive integers a JavaScript number holds exactly.
 MAX_REQUEST_ID = 2**53 - 1
 
-_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f\ud800-\udfff]{1,%d}" % MAX_ID_LENGTH)
+# No white space, no C0 or C1 control characters (C1 holds terminal escapes
+# that would reach logs), no lone surrogates (not encodable as UTF-8).
+_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,%d}" % MAX_ID_LENGTH)
 
 Frame = dict[str, Any]
 

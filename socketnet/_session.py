@@ -258,7 +258,8 @@ class Session:
         """
         Send C{data} (any JSON value) with no reply expected.
 
-        @raise TypeError: if C{data} cannot be encoded as JSON.
+        @raise TypeError: if C{data} holds a value JSON cannot carry.
+        @raise ValueError: if it holds NaN, an infinity or a cycle.
         @raise SessionClosed: if the session has ended.
         """
         self._write_app(_frames.message(data))
