@@ -202,7 +202,7 @@ class ClientApp:
     def _connection_ended(self, protocol: Any, code: int | None, error: Exception) -> None:
         if self._stopping:
             return
-        if not self.reconnect or is_terminal(code):
+        if not self.reconnect or is_terminal(code, error):
             if self.reconnect:
                 self._log.warn(
                     "not reconnecting after close code {code}: {error}", code=code, error=error

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 _log = Logger(namespace="socketnet.session")
 
-#: Longest error message a reply carries, in characters.
+#: Longest error name and message a reply carries, in characters.
+MAX_ERROR_NAME = 128
 MAX_ERROR_MESSAGE = 1024
 
 
@@ -96,7 +97,9 @@ class Message:
         else:
             name, text = type(error).__name__, str(error)
         self._replied = True
-        self._write(_frames.reply_error(self._request, name, text[:MAX_ERROR_MESSAGE]))
+        self._write(
+            _frames.reply_error(self._request, name[:MAX_ERROR_NAME], text[:MAX_ERROR_MESSAGE])
+        )
 
 
 def settle(message: Message, result: Any) -> None:

@@ -52,6 +52,8 @@ class LayerStack:
         self._peer = peer
         self.closing = False
         self.destroyed = False
+        #: C{(code, reason)} of the close this side started, if it did.
+        self.close_sent: tuple[int, str] | None = None
         layers: list[Any] = []
         top = len(factories) - 1
 
@@ -130,6 +132,7 @@ class LayerStack:
         if self.closing:
             return
         self.closing = True
+        self.close_sent = (int(code), reason)
         self._close_wire(code, reason)
 
     def destroy(self, reason: Exception) -> None:

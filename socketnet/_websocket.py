@@ -140,6 +140,14 @@ class _StackEdge:
         self._lost_waiters.append(d)
         return d
 
+    def _close_reason(self, code: int | None, reason: str | None) -> tuple[int | None, str | None]:
+        # Autobahn reports the code of the peer's answer to our close (often
+        # 1000), or 1006 on a drop; when this side closed, its own code is
+        # the one that tells what happened.
+        if self._stack is not None and self._stack.close_sent is not None:
+            return self._stack.close_sent
+        return code, reason
+
     def _destroy_stack(self, code: int | None, reason: str | None) -> SessionClosed:
         closed = SessionClosed(reason or "connection lost", code)
         if self._stack is not None:
@@ -216,6 +224,7 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         self._stack.start()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        code, reason = self._close_reason(code, reason)
         if self.session is not None:
             self.factory.sessions._remove(self.session)
         self._destroy_stack(code, reason)
@@ -345,12 +354,17 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         open, else C{None}.
     """
 
+    _handshake_error: ProtocolError | None = None
+
     def onConnect(self, response: Any) -> None:
         if response.protocol != _frames.SUBPROTOCOL:
-            raise ProtocolError(
+            # Autobahn closes with 1000 after this; remember why, so the
+            # client does not retry a server that speaks something else.
+            self._handshake_error = ProtocolError(
                 CloseCode.BAD_FRAME,
                 f"the server did not agree to subprotocol {_frames.SUBPROTOCOL}",
             )
+            raise self._handshake_error
 
     def onOpen(self) -> None:
         f = self.factory
@@ -383,8 +397,11 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         return d
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        code, reason = self._close_reason(code, reason)
         error: Exception = SessionClosed(reason or "connection lost", code)
-        if code == CloseCode.UNAUTHORIZED:
+        if self._handshake_error is not None:
+            error = self._handshake_error
+        elif code == CloseCode.UNAUTHORIZED:
             error = Unauthorized(reason or CloseCode.UNAUTHORIZED.reason, code)
         # The owner decides about the outbox first, so that the session's
         # close handlers already see whether sends will wait or fail.
@@ -441,11 +458,13 @@ class SocketnetClientFactory(WebSocketClientFactory):
         self.outbox.close(error)
 
 
-def is_terminal(code: int | None) -> bool:
+def is_terminal(code: int | None, error: Exception | None = None) -> bool:
     """
-    Whether a connection closed with C{code} should not be retried.
+    Whether a connection that ended with C{code} (and C{error}) should not
+    be retried: the server refused this client, replaced it, or does not
+    speak socketnet.
     """
-    return code in TERMINAL_CODES
+    return code in TERMINAL_CODES or isinstance(error, ProtocolError)
 
 
 __all__ = [

@@ -52,7 +52,7 @@ _REASONS = {
     CloseCode.ID_IN_USE: "client id already connected",
     CloseCode.REPLACED: "replaced by a newer session with the same client id",
     CloseCode.UNSUPPORTED_DATA: "binary frames are not accepted",
-    CloseCode.INTERNAL_ERROR: "internal server error",
+    CloseCode.INTERNAL_ERROR: "internal error",
 }
 
 #: Close codes after which a client does not reconnect on its own: the

@@ -267,7 +267,7 @@ class LayerStackTests(StackTestCase):
         """
         self.b.receive_error = ZeroDivisionError("oops")
         self.stack.receive(_frames.PING, False)
-        self.assertEqual(self.closes, [(CloseCode.INTERNAL_ERROR, "internal server error")])
+        self.assertEqual(self.closes, [(CloseCode.INTERNAL_ERROR, "internal error")])
         self.assertEqual(self.closes[0][0], 4500)
         failures = [e for e in self.logged if "log_failure" in e]
         self.assertEqual(len(failures), 1)
@@ -293,7 +293,7 @@ class LayerStackTests(StackTestCase):
         """
         self.b.forward = True
         self.stack.receive(_frames.PING, False)
-        self.assertEqual(self.closes, [(4500, "internal server error")])
+        self.assertEqual(self.closes, [(4500, "internal error")])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_receiveAfterCloseDropped(self) -> None:
