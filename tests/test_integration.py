@@ -346,3 +346,44 @@ class ShutdownTests(TestCase):
         reason = await closed
         self.assertEqual(reason.code, CloseCode.GOING_AWAY)
         self.assertEqual(len(app.factory.connections), 0)
+
+
+class CloseCodeReportingTests(TestCase):
+    """
+    The close code a session reports is the one that tells what happened.
+    """
+
+    async def test_server_side_reports_its_own_code(self) -> None:
+        """
+        When the server closes a session (here: a takeover, 4410), the
+        server-side session reports 4410, not the client's answering code.
+        """
+        app, url = await start_server(self)
+        await client(self).connect(url)
+        old = app.sessions.get("1")
+        closed = old.when_closed()
+        await client(self).connect(url)
+        self.assertEqual((await closed).code, CloseCode.REPLACED)
+
+    async def test_server_without_subprotocol_is_not_retried(self) -> None:
+        """
+        A WebSocket server that does not select socketnet.v1 makes
+        connect() fail with ProtocolError, and a reconnecting client gives
+        up instead of retrying.
+        """
+        from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+        from twisted.internet.endpoints import TCP4ServerEndpoint
+
+        from socketnet.errors import ProtocolError
+
+        factory = WebSocketServerFactory()
+        factory.protocol = WebSocketServerProtocol
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+        self.addCleanup(port.stopListening)
+        c = client(self, reconnect=True, retry_policy=lambda attempt: 0.01)
+        with self.assertRaises(ProtocolError):
+            await c.connect(f"ws://127.0.0.1:{port.getHost().port}/")
+        self.assertTrue(c._stopping, "the client should have given up by itself")
+        await c.close()
+        self.assertFalse(c._service.running)
+        self.flushLoggedErrors(ProtocolError)
