@@ -28,6 +28,8 @@ MAX_ID_LENGTH = 128
 MAX_TOKEN_LENGTH = 4096
 #: Request ids are positive integers a JavaScript number holds exactly.
 MAX_REQUEST_ID = 2**53 - 1
+#: Longest timeout a routed request may announce, in seconds.
+MAX_TIMEOUT = 86400
 
 # No white space, no C0 or C1 control characters (C1 holds terminal escapes
 # that would reach logs), no lone surrogates (not encodable as UTF-8).
@@ -98,10 +100,17 @@ def _request_id(frame: Frame, required: bool) -> None:
         )
 
 
+def _id_field(frame: Frame, name: str) -> None:
+    if not is_valid_id(frame.get(name)):
+        raise bad(
+            f"{frame['type']}: field {name!r} must be a string of 1 to "
+            f"{MAX_ID_LENGTH} characters, no spaces or controls"
+        )
+
+
 def _check_auth(frame: Frame) -> None:
     _string(frame, "id", MAX_ID_LENGTH)
-    if not is_valid_id(frame["id"]):
-        raise bad("auth: field 'id' must be 1 to 128 characters, no spaces or controls")
+    _id_field(frame, "id")
     _string(frame, "token", MAX_TOKEN_LENGTH)
 
 
@@ -115,6 +124,42 @@ def _check_nothing(frame: Frame) -> None:
 
 def _check_message(frame: Frame) -> None:
     _request_id(frame, required=False)
+    if "to" in frame:
+        if "channel" in frame:
+            raise bad("message: has both 'to' and 'channel'")
+        _id_field(frame, "to")
+    elif "channel" in frame:
+        _id_field(frame, "channel")
+    sender = frame.get("from")
+    if sender is not None and not isinstance(sender, str):
+        raise bad("message: field 'from' must be a string or null")
+    timeout = frame.get("timeout")
+    if timeout is not None and (
+        type(timeout) not in (int, float) or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise bad(f"message: field 'timeout' must be a number of seconds from 0 to {MAX_TIMEOUT}")
+
+
+def _check_membership(frame: Frame) -> None:
+    _request_id(frame, required=True)
+    _id_field(frame, "channel")
+
+
+def _check_error_shape(frame: Frame) -> None:
+    error = frame.get("error")
+    if not (
+        isinstance(error, dict)
+        and isinstance(error.get("name"), str)
+        and isinstance(error.get("message"), str)
+    ):
+        raise bad(f"{frame['type']}: field 'error' must be {{name: string, message: string}}")
+
+
+def _check_error(frame: Frame) -> None:
+    _check_error_shape(frame)
+    for name in ("to", "channel"):
+        if name in frame:
+            _id_field(frame, name)
 
 
 def _check_reply(frame: Frame) -> None:
@@ -122,13 +167,7 @@ def _check_reply(frame: Frame) -> None:
     if "error" in frame:
         if "data" in frame:
             raise bad("reply: has both 'data' and 'error'")
-        error = frame["error"]
-        if not (
-            isinstance(error, dict)
-            and isinstance(error.get("name"), str)
-            and isinstance(error.get("message"), str)
-        ):
-            raise bad("reply: field 'error' must be {name: string, message: string}")
+        _check_error_shape(frame)
 
 
 _CHECKS: dict[str, Callable[[Frame], None]] = {
@@ -138,6 +177,10 @@ _CHECKS: dict[str, Callable[[Frame], None]] = {
     "pong": _check_nothing,
     "message": _check_message,
     "reply": _check_reply,
+    "join": _check_membership,
+    "exit": _check_membership,
+    "members": _check_membership,
+    "error": _check_error,
 }
 
 
@@ -204,6 +247,54 @@ def message(data: Any, request: int | None = None) -> bytes:
     if request is None:
         return encode({"type": "message", "data": data})
     return encode({"type": "message", "data": data, "request": request})
+
+
+def routed(
+    data: Any,
+    request: int | None = None,
+    *,
+    to: str | None = None,
+    channel: str | None = None,
+    sender: str | None | object = None,
+    timeout: float | None = None,
+) -> bytes:
+    """
+    A C{message} frame with routing members: C{to} or C{channel} from a
+    client; C{from} (the sender id, or null from the server) and maybe
+    C{channel} from the server.  C{sender=None} leaves C{from} out; pass
+    L{FROM_SERVER} for C{"from": null}.
+    """
+    frame: Frame = {"type": "message", "data": data}
+    if to is not None:
+        frame["to"] = to
+    if channel is not None:
+        frame["channel"] = channel
+    if sender is not None:
+        frame["from"] = None if sender is FROM_SERVER else sender
+    if request is not None:
+        frame["request"] = request
+        if timeout is not None:
+            frame["timeout"] = timeout
+    return encode(frame)
+
+
+#: The C{sender} of L{routed} for a message the server sent.
+FROM_SERVER = object()
+
+
+def membership(kind: str, channel: str, request: int) -> bytes:
+    """
+    A C{join}, C{exit} or C{members} frame.
+    """
+    return encode({"type": kind, "channel": channel, "request": request})
+
+
+def error(name: str, text: str, **about: str) -> bytes:
+    """
+    An C{error} frame: something the client sent without asking for a
+    reply failed; C{about} names it (C{to} or C{channel}).
+    """
+    return encode({"type": "error", "error": {"name": name, "message": text}, **about})
 
 
 def reply(request: int, data: Any) -> bytes:

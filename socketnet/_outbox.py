@@ -6,12 +6,11 @@ The client's bounded queue of messages waiting for an authorized session.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
-from . import _frames
 from .errors import QueueFull
 from ._replies import with_timeout
 
@@ -22,8 +21,8 @@ class _QueuedRequest:
     own L{Deferred} for the reply.
     """
 
-    def __init__(self, outbox: Outbox, data: Any):
-        self.data = data
+    def __init__(self, outbox: Outbox, build: Callable[[int], bytes]):
+        self.build = build
         self._outbox = outbox
         self._sent: Deferred[Any] | None = None
         self.deferred: Deferred[Any] = Deferred(self._cancel)
@@ -35,7 +34,7 @@ class _QueuedRequest:
             self._sent.cancel()
 
     def send_on(self, session: Any) -> None:
-        self._sent = session.request(self.data, timeout=None)
+        self._sent = session._request_frame(self.build, None)
         self._sent.addBoth(self._settle)
 
     def _settle(self, result: Any) -> None:
@@ -81,17 +80,18 @@ class Outbox:
         self._admit()
         self._entries.append(frame)
 
-    def put_request(self, data: Any, timeout: float | None) -> Deferred[Any]:
+    def put_request(self, build: Callable[[int], bytes], timeout: float | None) -> Deferred[Any]:
         """
-        Queue a request; its timeout runs from now.
+        Queue a request whose frame is C{build(request_id)}; its timeout
+        runs from now.
 
-        @raise TypeError: if C{data} cannot be encoded as JSON.
+        @raise TypeError: if the frame cannot be encoded as JSON.
         @raise QueueFull: when the outbox is full.
         @raise SessionClosed: when the client has stopped for good.
         """
-        _frames.message(data)  # fail now, not when it is finally sent
+        build(1)  # fail now, not when it is finally sent
         self._admit()
-        entry = _QueuedRequest(self, data)
+        entry = _QueuedRequest(self, build)
         self._entries.append(entry)
         return with_timeout(entry.deferred, timeout, self._clock)
 

@@ -14,7 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .errors import RemoteError, ReplyTimeout
+from .errors import ReplyTimeout, from_wire
 
 
 def with_timeout(deferred: Deferred[Any], timeout: float | None, clock: IReactorTime) -> Deferred[Any]:
@@ -96,11 +96,12 @@ class PendingReplies:
     def reject(self, request_id: int, name: str, message: str) -> None:
         """
         The peer's handler for C{request_id} failed with an error named
-        C{name}.
+        C{name}: socketnet's own errors keep their type (see
+        L{socketnet.errors.WIRE_ERRORS}), others become L{RemoteError}.
         """
         deferred = self._pop(request_id)
         if deferred is not None:
-            deferred.errback(RemoteError(name, message))
+            deferred.errback(from_wire(name, message))
 
     def _pop(self, request_id: int) -> Deferred[Any] | None:
         deferred = self._waiting.pop(request_id, None)

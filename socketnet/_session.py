@@ -9,6 +9,7 @@ waiting requests.
 
 from __future__ import annotations
 
+from functools import partial
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -265,7 +266,7 @@ class Session:
         @raise ValueError: if it holds NaN, an infinity or a cycle.
         @raise SessionClosed: if the session has ended.
         """
-        self._write_app(_frames.message(data))
+        self._send_frame(_frames.message(data))
 
     def request(self, data: Any, timeout: float | None = 30.0) -> Deferred[Any]:
         """
@@ -277,11 +278,21 @@ class Session:
             L{SessionClosed} (the session ended first).  Cancelling it
             forgets the request.
         """
+        return self._request_frame(partial(_frames.message, data), timeout)
+
+    def _send_frame(self, frame: bytes) -> None:
+        self._write_app(frame)
+
+    def _request_frame(
+        self, build: Callable[[int], bytes], timeout: float | None
+    ) -> Deferred[Any]:
+        """
+        Send the frame C{build(request_id)} and wait for its reply.
+        """
         check_timeout(timeout)
         request_id = self._pending.allocate()
         try:
-            frame = _frames.message(data, request_id)
-            self._write_app(frame)
+            self._write_app(build(request_id))
         except Exception:
             return fail()
         return self._pending.wait(request_id, timeout)
@@ -409,27 +420,35 @@ class ClientSession(Session):
         Send C{data} (any JSON value) with no reply expected; queued while
         the session is not authorized.
 
-        @raise TypeError: if C{data} cannot be encoded as JSON.
+        @raise TypeError: if C{data} holds a value JSON cannot carry.
+        @raise ValueError: if it holds NaN, an infinity or a cycle.
         @raise QueueFull: if it should wait and the outbox is full.
         @raise SessionClosed: if the session has ended and the client is
             not reconnecting.
         """
-        frame = _frames.message(data)
-        if self.authorized and not self.closed:
-            self._write_down(frame)
-        else:
-            self._outbox.put_message(frame)
+        self._send_frame(_frames.message(data))
 
     def request(self, data: Any, timeout: float | None = 30.0) -> Deferred[Any]:
         """
         Like L{Session.request}; queued while the session is not
         authorized, with the timeout running from this call.
         """
+        return self._request_frame(partial(_frames.message, data), timeout)
+
+    def _send_frame(self, frame: bytes) -> None:
         if self.authorized and not self.closed:
-            return super().request(data, timeout)
+            self._write_down(frame)
+        else:
+            self._outbox.put_message(frame)
+
+    def _request_frame(
+        self, build: Callable[[int], bytes], timeout: float | None
+    ) -> Deferred[Any]:
+        if self.authorized and not self.closed:
+            return super()._request_frame(build, timeout)
         check_timeout(timeout)
         try:
-            return self._outbox.put_request(data, timeout)
+            return self._outbox.put_request(build, timeout)
         except Exception:
             return fail()
 

@@ -64,6 +64,19 @@ class RemoteError(SocketnetError):
         self.message = message
 
 
+class NoSuchSession(SocketnetError):
+    """
+    A direct message or request went to a client id that is not connected,
+    or a channel request to a channel with no other member.
+    """
+
+
+class Forbidden(SocketnetError):
+    """
+    The server's channel authorizer or message filter refused the action.
+    """
+
+
 class QueueFull(SocketnetError):
     """
     The client's queue of messages waiting for an authorized session is
@@ -92,12 +105,34 @@ class ProtocolError(SocketnetError):
         self.reason = reason
 
 
+#: Errors that keep their type across the wire: a reply or error frame
+#: naming one of these becomes that exception, not L{RemoteError}.
+WIRE_ERRORS: dict[str, type[SocketnetError]] = {
+    "NoSuchSession": NoSuchSession,
+    "Forbidden": Forbidden,
+    "SessionClosed": SessionClosed,
+    "ReplyTimeout": ReplyTimeout,
+}
+
+
+def from_wire(name: str, message: str) -> SocketnetError:
+    """
+    The exception for an error that came in a reply or error frame.
+    """
+    known = WIRE_ERRORS.get(name)
+    if known is None:
+        return RemoteError(name, message)
+    return known(message)
+
+
 __all__ = [
     "SocketnetError",
     "Unauthorized",
     "ReplyTimeout",
     "SessionClosed",
     "RemoteError",
+    "NoSuchSession",
+    "Forbidden",
     "QueueFull",
     "NotReady",
     "ProtocolError",

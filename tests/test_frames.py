@@ -16,7 +16,7 @@ from socketnet.errors import ProtocolError
 
 MAX = _frames.MAX_REQUEST_ID
 REQUEST_REASON = f"field 'request' must be an integer from 1 to {MAX}"
-ID_SHAPE_REASON = "auth: field 'id' must be 1 to 128 characters, no spaces or controls"
+ID_SHAPE_REASON = "auth: field 'id' must be a string of 1 to 128 characters, no spaces or controls"
 
 
 def _json(frame: Any) -> bytes:
@@ -86,7 +86,8 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b'{"type":"pingg"}', "unknown frame type 'pingg'"),
     (b'{"type":"PING"}', "unknown frame type 'PING'"),
     (b'{"type":" ping"}', "unknown frame type ' ping'"),
-    (b'{"type":"error"}', "unknown frame type 'error'"),
+    (b'{"type":"error"}', "error: field 'error' must be"),
+    (b'{"type":"subscribe"}', "unknown frame type 'subscribe'"),
     # auth: id.
     (_auth(id=_MISSING), "auth: field 'id' must be a string"),
     (_auth(id=None), "auth: field 'id' must be a string"),

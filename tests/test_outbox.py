@@ -12,8 +12,17 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from socketnet import _frames
+from functools import partial
+
 from socketnet._outbox import Outbox
 from socketnet.errors import QueueFull, RemoteError, ReplyTimeout, SessionClosed
+
+
+def put(outbox: Outbox, data: Any, timeout: float | None) -> Deferred[Any]:
+    """
+    Queue a request carrying C{data}, as L{ClientSession.request} does.
+    """
+    return outbox.put_request(partial(_frames.message, data), timeout)
 
 
 class FakeSession:
@@ -41,8 +50,8 @@ class FakeSession:
             raise TypeError(f"frames are bytes, not {frame!r}")
         self.sent.append(("message", frame))
 
-    def request(self, data: Any, timeout: float | None = 30.0) -> Deferred[Any]:
-        _frames.message(data)  # what the real session would refuse
+    def _request_frame(self, build: Any, timeout: float | None) -> Deferred[Any]:
+        data = _frames.decode(build(1))["data"]
         self.sent.append(("request", data, timeout))
         if self.fail_with is not None:
             return fail(self.fail_with)
@@ -87,7 +96,7 @@ class OutboxTests(SynchronousTestCase):
         """
         m1, m2 = _frames.message("one"), _frames.message("two")
         self.outbox.put_message(m1)
-        r1 = self.outbox.put_request({"q": 1}, 10)
+        r1 = put(self.outbox, {"q": 1}, 10)
         self.outbox.put_message(m2)
         self.assertEqual(len(self.outbox), 3)
         self.outbox.flush(self.session)
@@ -123,10 +132,10 @@ class OutboxTests(SynchronousTestCase):
         """
         self.outbox.put_message(b"1")
         self.outbox.put_message(b"2")
-        d = self.outbox.put_request("3", None)
+        d = put(self.outbox, "3", None)
         e = self.assertRaises(QueueFull, self.outbox.put_message, b"4")
         self.assertIn("limit 3", str(e))
-        e = self.assertRaises(QueueFull, self.outbox.put_request, "5", 10)
+        e = self.assertRaises(QueueFull, put, self.outbox, "5", 10)
         self.assertIn("limit 3", str(e))
         self.assertEqual(len(self.outbox), 3)
         self.outbox.flush(self.session)
@@ -152,7 +161,7 @@ class OutboxTests(SynchronousTestCase):
         outbox = Outbox(self.clock, limit=0)
         e = self.assertRaises(QueueFull, outbox.put_message, b"m")
         self.assertIn("limit 0", str(e))
-        self.assertRaises(QueueFull, outbox.put_request, "r", 5)
+        self.assertRaises(QueueFull, put, outbox, "r", 5)
         self.assertEqual(len(outbox), 0)
 
     def test_putRequestNotJSON(self) -> None:
@@ -161,9 +170,9 @@ class OutboxTests(SynchronousTestCase):
         queues nothing: L{TypeError} for foreign objects, L{ValueError}
         for NaN.
         """
-        self.assertRaises(TypeError, self.outbox.put_request, object(), 5)
-        self.assertRaises(TypeError, self.outbox.put_request, {"b": b"bytes"}, None)
-        self.assertRaises(ValueError, self.outbox.put_request, float("nan"), 5)
+        self.assertRaises(TypeError, put, self.outbox, object(), 5)
+        self.assertRaises(TypeError, put, self.outbox, {"b": b"bytes"}, None)
+        self.assertRaises(ValueError, put, self.outbox, float("nan"), 5)
         self.assertEqual(len(self.outbox), 0)
         self.outbox.flush(self.session)
         self.assertEqual(self.session.sent, [])
@@ -173,7 +182,7 @@ class OutboxTests(SynchronousTestCase):
         A request still queued when its timeout runs out fails with
         L{ReplyTimeout}, not before, and leaves the queue.
         """
-        d = self.outbox.put_request("slow", 5)
+        d = put(self.outbox, "slow", 5)
         self.outbox.put_message(b"m")
         self.clock.advance(4.5)
         self.assertNoResult(d)
@@ -190,7 +199,7 @@ class OutboxTests(SynchronousTestCase):
         it still fails with L{ReplyTimeout} at that time, and the
         session's request is cancelled.
         """
-        d = self.outbox.put_request("q", 5)
+        d = put(self.outbox, "q", 5)
         self.clock.advance(3)
         self.outbox.flush(self.session)
         self.clock.advance(1.5)
@@ -204,8 +213,8 @@ class OutboxTests(SynchronousTestCase):
         Cancelling a queued request fails it with L{CancelledError},
         removes it from the queue and stops its timer; it is never sent.
         """
-        d1 = self.outbox.put_request("first", 5)
-        d2 = self.outbox.put_request("second", 5)
+        d1 = put(self.outbox, "first", 5)
+        d2 = put(self.outbox, "second", 5)
         d1.cancel()
         self.failureResultOf(d1, CancelledError)
         self.assertEqual(len(self.outbox), 1)
@@ -220,7 +229,7 @@ class OutboxTests(SynchronousTestCase):
         Cancelling a request after it was flushed cancels the session's
         L{Deferred} for it, and the caller gets L{CancelledError}.
         """
-        d = self.outbox.put_request("q", 5)
+        d = put(self.outbox, "q", 5)
         self.outbox.flush(self.session)
         d.cancel()
         self.assertEqual(self.session.cancelled, ["q"])
@@ -232,7 +241,7 @@ class OutboxTests(SynchronousTestCase):
         The reply to a flushed request reaches the caller's L{Deferred},
         and its timer is cancelled.
         """
-        d = self.outbox.put_request("q", 5)
+        d = put(self.outbox, "q", 5)
         self.outbox.flush(self.session)
         self.assertNoResult(d)
         self.session.replies[0].callback({"answer": 42})
@@ -244,7 +253,7 @@ class OutboxTests(SynchronousTestCase):
         The failure of a flushed request reaches the caller's L{Deferred}
         as the same exception.
         """
-        d = self.outbox.put_request("q", None)
+        d = put(self.outbox, "q", None)
         self.outbox.flush(self.session)
         error = RemoteError("ValueError", "nope")
         self.session.replies[0].errback(error)
@@ -255,7 +264,7 @@ class OutboxTests(SynchronousTestCase):
         A session whose request fails at once fails the caller's
         L{Deferred} during the flush, and later entries are still sent.
         """
-        d = self.outbox.put_request("q", 5)
+        d = put(self.outbox, "q", 5)
         self.outbox.put_message(b"after")
         self.session.fail_with = SessionClosed("gone")
         self.outbox.flush(self.session)
@@ -267,8 +276,8 @@ class OutboxTests(SynchronousTestCase):
         Each flushed request gets its own reply, whatever order the
         replies come in.
         """
-        d1 = self.outbox.put_request(1, None)
-        d2 = self.outbox.put_request(2, None)
+        d1 = put(self.outbox, 1, None)
+        d2 = put(self.outbox, 2, None)
         self.outbox.flush(self.session)
         self.session.replies[1].callback("two")
         self.assertNoResult(d1)
@@ -283,8 +292,8 @@ class OutboxTests(SynchronousTestCase):
         their timers, drops waiting messages, and empties the outbox.
         """
         self.outbox.put_message(b"m")
-        d1 = self.outbox.put_request("a", 5)
-        d2 = self.outbox.put_request("b", None)
+        d1 = put(self.outbox, "a", 5)
+        d2 = put(self.outbox, "b", None)
         error = SessionClosed("client stopped")
         self.outbox.close(error)
         self.assertIs(self.failureResultOf(d1, SessionClosed).value, error)
@@ -303,7 +312,7 @@ class OutboxTests(SynchronousTestCase):
         self.outbox.close(error)
         self.assertIs(self.assertRaises(SessionClosed, self.outbox.put_message, b"m"), error)
         self.assertIs(
-            self.assertRaises(SessionClosed, self.outbox.put_request, "r", 5), error
+            self.assertRaises(SessionClosed, put, self.outbox, "r", 5), error
         )
         self.assertEqual(len(self.outbox), 0)
 
@@ -322,7 +331,7 @@ class OutboxTests(SynchronousTestCase):
         C{close} does not touch requests already flushed: they follow the
         session's L{Deferred}.
         """
-        d = self.outbox.put_request("q", None)
+        d = put(self.outbox, "q", None)
         self.outbox.flush(self.session)
         self.outbox.close(SessionClosed())
         self.assertNoResult(d)
@@ -336,7 +345,7 @@ class OutboxTests(SynchronousTestCase):
         self.outbox.close(SessionClosed())
         self.outbox.reopen()
         self.outbox.put_message(b"m")
-        d = self.outbox.put_request("r", 5)
+        d = put(self.outbox, "r", 5)
         self.outbox.flush(self.session)
         self.assertEqual(self.session.sent, [("message", b"m"), ("request", "r", None)])
         self.session.replies[0].callback(1)
