@@ -229,6 +229,23 @@ def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0][:80] if str(error) else type(error).__name__
 
 
+class SharedFrame(bytes):
+    """
+    An encoded frame sent unchanged to many sessions (a channel message):
+    the WebSocket edge frames it once, as an Autobahn prepared message,
+    and reuses that for every plaintext recipient.
+    """
+
+    def prepared(self, factory: Any) -> Any:
+        """
+        The prepared message for C{factory}'s connections, made once.
+        """
+        cached = self.__dict__.get("_prepared")
+        if cached is None or cached[0] is not factory:
+            cached = self.__dict__["_prepared"] = (factory, factory.prepareMessage(bytes(self)))
+        return cached[1]
+
+
 # Frame builders: the one place that spells each outgoing frame.
 
 PING = encode({"type": "ping"})

@@ -17,7 +17,10 @@ from twisted.web.server import Site
 
 from ._authorization import Authorization
 from ._heartbeat import Heartbeat
-from ._session import Message, ServerSession
+from ._channels import ChannelRegistry
+from ._messages import Message
+from ._session import ServerSession
+from .interfaces import IBroker
 from ._websocket import (
     DEFAULT_MAX_MESSAGE_SIZE,
     SocketnetServerFactory,
@@ -56,6 +59,7 @@ class ServerApp:
         duplicate_ids: str = "replace",
         allowed_origins: list[str] | None = None,
         protocol: type[SocketnetServerProtocol] = SocketnetServerProtocol,
+        broker: IBroker | None = None,
         reactor: Any = None,
     ):
         """
@@ -71,6 +75,8 @@ class ServerApp:
             any by default (authorization is in-band, not by cookie).
         @param protocol: the protocol class, for applications that also
             override its hooks.
+        @param broker: the L{IBroker} that carries direct and channel
+            messages; an in-process one by default.
         @param reactor: the reactor for timers and listening; the global
             one by default.
         """
@@ -83,6 +89,7 @@ class ServerApp:
             max_message_size=max_message_size,
             duplicate_ids=duplicate_ids,
             allowed_origins=allowed_origins,
+            broker=broker,
             reactor=reactor,
         )
         self.factory.protocol = protocol
@@ -125,9 +132,65 @@ class ServerApp:
         Call C{fn(message, session)} for every message from any client.
         Returning a value (or a L{Deferred} or coroutine firing one)
         answers a request, unless C{message.reply} was called already;
-        the first reply wins.  Works as a decorator.
+        the first reply wins.  Handlers also see direct and channel
+        messages passing through (C{message.to}, C{message.channel}),
+        with C{message.reply} C{None}: the recipient answers those.
+        Works as a decorator.
         """
         self.factory.message_handlers.append(fn)
+        return fn
+
+    @property
+    def channels(self) -> ChannelRegistry:
+        """
+        The channels: C{app.channels.ensure(id)}, C{app.channels.get(id)}.
+        """
+        return self.factory.router.channels
+
+    def on_channel_session_joined(
+        self, fn: Callable[[str, ServerSession], Any]
+    ) -> Callable[[str, ServerSession], Any]:
+        """
+        Call C{fn(channel_id, session)} when a session joins a channel.
+        Works as a decorator.
+        """
+        self.factory.router.joined_handlers.append(fn)
+        return fn
+
+    def on_channel_session_exited(
+        self, fn: Callable[[str, ServerSession], Any]
+    ) -> Callable[[str, ServerSession], Any]:
+        """
+        Call C{fn(channel_id, session)} when a session leaves a channel,
+        by C{exit} or by disconnecting (once per channel).  Works as a
+        decorator.
+        """
+        self.factory.router.exited_handlers.append(fn)
+        return fn
+
+    def set_channel_authorizer(
+        self, fn: Callable[[ServerSession, str, str], Any]
+    ) -> Callable[[ServerSession, str, str], Any]:
+        """
+        Decide who may join or send to a channel: C{fn(session,
+        channel_id, action)} with C{action} C{"join"} or C{"send"} returns
+        C{True} (or a L{Deferred} firing C{True}) to allow; anything else
+        refuses with L{Forbidden}.  Everything is allowed until one is set.
+        Works as a decorator.
+        """
+        self.factory.router.authorizer = fn
+        return fn
+
+    def set_message_filter(
+        self, fn: Callable[[Message, ServerSession], Any]
+    ) -> Callable[[Message, ServerSession], Any]:
+        """
+        Look at every direct and channel message before it is routed:
+        C{fn(message, session)} returning C{False} (or a L{Deferred}
+        firing C{False}) drops it; a dropped request fails with
+        L{Forbidden}.  Works as a decorator.
+        """
+        self.factory.router.message_filter = fn
         return fn
 
     def resource(self) -> WebSocketResource:

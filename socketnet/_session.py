@@ -9,176 +9,29 @@ waiting requests.
 
 from __future__ import annotations
 
+from collections import deque
 from functools import partial
-from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _frames
-from .errors import NotReady, RemoteError, SessionClosed
+from .errors import NotReady, SessionClosed, _Refusal, from_wire
 from .interfaces import ILayer
+from ._messages import Message, call_each, check_close_code, run_handler
+from ._peers import Peers
 from ._replies import PendingReplies, check_timeout
 
 if TYPE_CHECKING:
     from ._authorization import Authorization
+    from ._channels import ServerChannel
+    from ._peers import ClientChannel, ClientChannels
+    from ._router import Router
 
 _log = Logger(namespace="socketnet.session")
-
-#: Longest error name and message a reply carries, in characters.
-MAX_ERROR_NAME = 128
-MAX_ERROR_MESSAGE = 1024
-
-
-class Message:
-    """
-    A message received by a session.
-
-    @ivar type: C{"client"} for a point-to-point message.
-    @ivar sender: the sending client's id, or C{None} when the server sent
-        it.  The server stamps it; a client cannot choose it.
-    @ivar to: the receiving client's id, or C{None} when it is addressed to
-        the server.
-    @ivar data: the message's JSON value.
-    @ivar reply: when the sender asked for a reply, a callable that sends
-        one (C{reply(value)}; only the first reply counts and later calls
-        return C{False}); otherwise C{None}.
-    """
-
-    __slots__ = ("type", "sender", "to", "data", "reply", "_request", "_write", "_replied")
-
-    def __init__(
-        self,
-        data: Any,
-        sender: str | None,
-        to: str | None,
-        request: int | None,
-        write: Callable[[bytes], None],
-        type: str = "client",
-    ):
-        self.type = type
-        self.sender = sender
-        self.to = to
-        self.data = data
-        self._request = request
-        self._write = write
-        self._replied = False
-        self.reply: Callable[[Any], bool] | None = None if request is None else self._reply
-
-    def __repr__(self) -> str:
-        return (
-            f"<Message type={self.type!r} sender={self.sender!r} to={self.to!r} "
-            f"request={self._request!r}>"
-        )
-
-    @property
-    def replied(self) -> bool:
-        """
-        Whether a reply (or an error reply) has been sent.
-        """
-        return self._replied
-
-    def _reply(self, value: Any) -> bool:
-        if self._replied:
-            return False
-        frame = _frames.reply(self._request, value)  # raises before marking
-        self._replied = True
-        self._write(frame)
-        return True
-
-    def _reply_error(self, error: BaseException) -> None:
-        if self._replied or self._request is None:
-            return
-        if isinstance(error, RemoteError):
-            name, text = error.name, error.message
-        else:
-            name, text = type(error).__name__, str(error)
-        self._replied = True
-        self._write(
-            _frames.reply_error(self._request, name[:MAX_ERROR_NAME], text[:MAX_ERROR_MESSAGE])
-        )
-
-
-def settle(message: Message, result: Any) -> None:
-    """
-    Apply what a handler returned to C{message}.
-
-    A value other than C{None} becomes the reply, unless the message
-    already has one or wants none; a L{Deferred} or coroutine is waited
-    for and its result applied the same way; a failure becomes an error
-    reply (L{RemoteError} on the requester's side).
-    """
-    if isinstance(result, Deferred):
-        result.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
-    elif type(result) is CoroutineType:
-        d = Deferred.fromCoroutine(result)
-        d.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
-    elif result is not None:
-        _answer(result, message)
-
-
-def run_handler(handler: Callable[..., Any], message: Message, *args: Any) -> None:
-    """
-    Call C{handler(message, *args)} and L{settle} what it returns.
-    """
-    try:
-        result = handler(message, *args)
-    except Exception:
-        _answer_failure(Failure(), message)
-    else:
-        settle(message, result)
-
-
-def _answer(value: Any, message: Message) -> None:
-    if value is None or message.reply is None or message.replied:
-        return
-    try:
-        message._reply(value)
-    except (TypeError, ValueError) as e:
-        _log.warn("handler's reply to {message} is not JSON: {error}", message=message, error=e)
-        message._reply_error(TypeError("the reply could not be encoded as JSON"))
-
-
-def _answer_failure(failure: Failure, message: Message) -> None:
-    if message.reply is None or message.replied:
-        _log.failure("message handler failed on {message}", failure, message=message)
-        return
-    _log.info(
-        "handler failed on {message}; the requester gets {error!r}",
-        message=message,
-        error=failure.value,
-    )
-    message._reply_error(failure.value)
-
-
-def call_each(handlers: list[Callable[..., Any]], *args: Any) -> None:
-    """
-    Call every event handler in order; one that raises is logged and the
-    rest still run.
-    """
-    for handler in list(handlers):
-        try:
-            result = handler(*args)
-        except Exception:
-            _log.failure("event handler {handler!r} failed", handler=handler)
-        else:
-            if isinstance(result, Deferred):
-                result.addErrback(
-                    lambda f, h=handler: _log.failure("event handler {handler!r} failed", f, handler=h)
-                )
-
-
-def check_close_code(code: int) -> None:
-    """
-    @raise ValueError: unless C{code} is one an application may close with:
-        1000 or 3000 to 4999.
-    """
-    if code != 1000 and not 3000 <= code <= 4999:
-        raise ValueError(f"close code must be 1000 or 3000-4999, not {code!r}")
 
 
 @implementer(ILayer)
@@ -331,20 +184,24 @@ class Session:
     def receive(self, frame: _frames.Frame) -> None:
         kind = frame["type"]
         if kind == "message":
-            if self._server_side:
-                sender, to = self.id, None
-            else:
-                sender, to = None, self.id
-            message = Message(frame.get("data"), sender, to, frame.get("request"), self._write_reply)
-            run_handler(self._hooks.messageReceived, message)
+            self._receive_message(frame)
         elif kind == "reply":
-            error = frame.get("error")
-            if error is None:
-                self._pending.resolve(frame["request"], frame.get("data"))
-            else:
-                self._pending.reject(frame["request"], error["name"], error["message"])
+            self._receive_reply(frame)
         else:
             raise _frames.bad(f"{kind}: not expected after authorization")
+
+    def _receive_message(self, frame: _frames.Frame) -> None:
+        raise _frames.bad("message: not expected")  # each side knows its own
+
+    def _receive_reply(self, frame: _frames.Frame) -> None:
+        error = frame.get("error")
+        if error is None:
+            self._pending.resolve(frame["request"], frame.get("data"))
+        else:
+            self._pending.reject(frame["request"], error["name"], error["message"])
+
+    def _dispatch(self, message: Message) -> None:
+        run_handler(self._hooks.messageReceived, message)
 
     def write(self, frame: object) -> None:
         raise RuntimeError("nothing sits above the session")
@@ -384,9 +241,46 @@ class ServerSession(Session):
 
     _server_side = True
 
-    def __init__(self, hooks: Any, clock: IReactorTime, write_down, deliver_up, close):
+    def __init__(self, hooks: Any, router: Router, clock: IReactorTime, write_down, deliver_up, close):
         super().__init__(hooks, clock, write_down, deliver_up, close)
         self.authorization: Authorization | None = None
+        self._router = router
+        # Routing state, kept by the router: requests from other clients
+        # that this client has yet to answer (request id -> route), tokens
+        # of this client's own routed requests, channels it is in, and
+        # routed frames waiting for an authorizer or filter.
+        self._routes: dict[int, list[Any]] = {}
+        self._routed_out: set[str] = set()
+        self._channels: set[str] = set()
+        self._route_queue: deque[Callable[[], Any]] = deque()
+        self._route_busy = False
+
+    def channel(self, channel_id: str) -> ServerChannel:
+        """
+        The server's view of channel C{channel_id} (as
+        C{app.channels.ensure(channel_id)}): C{session.channel(id).send(data)}
+        sends to it on behalf of the server.
+        """
+        return self._router.channels.ensure(channel_id)
+
+    def _receive_message(self, frame: _frames.Frame) -> None:
+        if "to" in frame or "channel" in frame:
+            self._router.route_message(self, frame)
+        else:
+            self._dispatch(Message(frame.get("data"), self.id, None, frame.get("request"), self._write_reply))
+
+    def _receive_reply(self, frame: _frames.Frame) -> None:
+        route = self._routes.pop(frame["request"], None)
+        if route is None:
+            super()._receive_reply(frame)
+        else:
+            self._router.relay_reply(route, frame)
+
+    def receive(self, frame: _frames.Frame) -> None:
+        if frame["type"] in ("join", "exit", "members"):
+            self._router.membership(self, frame)
+        else:
+            super().receive(frame)
 
     def _write_app(self, frame: bytes) -> None:
         if not self.authorized and not self.closed:
@@ -411,9 +305,78 @@ class ClientSession(Session):
 
     _server_side = False
 
-    def __init__(self, hooks: Any, outbox: Any, clock: IReactorTime, write_down, deliver_up, close):
+    def __init__(
+        self, hooks: Any, outbox: Any, channels: ClientChannels, clock: IReactorTime, write_down, deliver_up, close
+    ):
         super().__init__(hooks, clock, write_down, deliver_up, close)
         self._outbox = outbox
+        self._channels = channels
+        self._error_handlers: list[Callable[[Exception], Any]] = []
+        #: Other clients: C{session.sessions.to(id).send(data)}.
+        self.sessions = Peers(self)
+        channels._attach(self)
+
+    def channel(self, channel_id: str) -> ClientChannel:
+        """
+        The channel C{channel_id}: the same object for the same id, on this
+        session and on the sessions after a reconnect.
+
+        @raise ValueError: if C{channel_id} is not a valid channel id.
+        """
+        return self._channels.get(channel_id)
+
+    def on_error(self, fn: Callable[[Exception], Any]) -> Callable[[Exception], Any]:
+        """
+        Call C{fn(error)} when the server reports that something sent
+        without asking for a reply failed: a direct message to a client
+        that is not connected (L{NoSuchSession}, C{error.to}), a channel
+        send the authorizer refused (L{Forbidden}, C{error.channel}).
+        """
+        self._error_handlers.append(fn)
+        return fn
+
+    def receive(self, frame: _frames.Frame) -> None:
+        if frame["type"] != "error":
+            super().receive(frame)
+            return
+        about = frame["error"]
+        error = from_wire(about["name"], about["message"])
+        if isinstance(error, _Refusal):
+            error.to, error.channel = frame.get("to"), frame.get("channel")
+        if self._error_handlers:
+            call_each(self._error_handlers, error)
+        else:
+            _log.warn("the server reported an error and no on_error handler is set: {error!r}", error=error)
+
+    def _receive_message(self, frame: _frames.Frame) -> None:
+        channel = frame.get("channel")
+        self._dispatch(
+            Message(
+                frame.get("data"),
+                frame.get("from"),
+                self.id if channel is None else channel,
+                frame.get("request"),
+                self._write_reply,
+                type="client" if channel is None else "channel",
+                channel=channel,
+            )
+        )
+
+    def _route(self, message: Message) -> None:
+        """
+        Hand C{message} to the handlers it is for: its channel's, the
+        direct-message handlers, or the session's own.
+        """
+        if message.channel is not None:
+            self._channels._dispatch(message)
+        elif message.sender is not None:
+            self.sessions._dispatch(message)
+        else:
+            self._run_handlers(message)
+
+    def destroy(self, reason: Exception) -> None:
+        self._channels._closed(self)
+        super().destroy(reason)
 
     def send(self, data: Any) -> None:
         """
@@ -453,8 +416,11 @@ class ClientSession(Session):
             return fail()
 
     def _before_authorized_handlers(self) -> None:
-        # What waited for an authorized session goes first, in order.
+        # Channels are joined again first, then what waited in the outbox
+        # goes out in order, then the handlers run.
+        self._channels._authorized(self)
         self._outbox.flush(self)
 
 
 __all__ = ["Message", "Session", "ServerSession", "ClientSession"]
+

@@ -35,10 +35,15 @@ from ._authorization import (
 from ._heartbeat import Heartbeat, HeartbeatLayer
 from ._outbox import Outbox
 from ._registry import SessionRegistry
-from ._session import ClientSession, Message, ServerSession, Session, run_handler, call_each
+from ._broker import InProcessBroker
+from ._messages import Message, call_each, run_handler
+from ._peers import ClientChannels
+from ._router import Router
+from ._session import ClientSession, ServerSession, Session
 from ._stack import CodecLayer, LayerStack
 from .closecodes import TERMINAL_CODES, CloseCode
 from .errors import ProtocolError, SessionClosed, Unauthorized
+from .interfaces import IBroker
 
 #: Largest message accepted by default: 1 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 2**20
@@ -104,11 +109,17 @@ class _StackEdge:
         self._stack = LayerStack(
             self.factory.reactor,
             [CodecLayer, *layers],
-            write_wire=self.sendMessage,
+            write_wire=self._send_wire,
             close_wire=self._close_wire,
             peer=str(self.peer),
         )
         return self._stack.layers[-1]
+
+    def _send_wire(self, payload: bytes, is_binary: bool) -> None:
+        if type(payload) is _frames.SharedFrame:
+            self.sendPreparedMessage(payload.prepared(self.factory))
+        else:
+            self.sendMessage(payload, is_binary)
 
     def _close_wire(self, code: int, reason: str) -> None:
         code = int(code)  # Autobahn checks type(code) is int; CloseCode is an IntEnum
@@ -217,7 +228,7 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
             [
                 partial(HeartbeatLayer, f.heartbeat, True),
                 partial(ServerAuthorizationLayer, self.verifyAuthorization, self._authorize, f.auth_timeout),
-                partial(ServerSession, self),
+                partial(ServerSession, self, f.router),
             ]
         )
         self.sessionOpened(self.session)
@@ -227,6 +238,7 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         code, reason = self._close_reason(code, reason)
         if self.session is not None:
             self.factory.sessions._remove(self.session)
+            self.factory.router.session_closed(self.session)
         self._destroy_stack(code, reason)
 
     def _authorize(self, authorization: Authorization) -> None:
@@ -236,6 +248,7 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         if displaced is not None and displaced is not session:
             self._log.info("client {id} connected again; closing its older session", id=authorization.id)
             displaced.close(CloseCode.REPLACED, CloseCode.REPLACED.reason)
+        self.factory.router.session_authorized(session)
         session._authorize(authorization)
 
     def verifyAuthorization(self, authorization: Authorization) -> Any:
@@ -273,6 +286,7 @@ class SocketnetServerFactory(WebSocketServerFactory):
     @ivar session_handlers: called with each new session.
     @ivar message_handlers: called with C{(message, session)}.
     @ivar connections: every open connection's protocol.
+    @ivar router: the L{Router} of direct and channel messages.
     """
 
     protocol = SocketnetServerProtocol
@@ -288,11 +302,14 @@ class SocketnetServerFactory(WebSocketServerFactory):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         duplicate_ids: str = "replace",
         allowed_origins: list[str] | None = None,
+        broker: IBroker | None = None,
         reactor: Any = None,
     ):
         """
         @param heartbeat: the L{Heartbeat} settings; C{Heartbeat()} by
             default.
+        @param broker: the L{IBroker} that routes between clients; an
+            L{InProcessBroker} by default.
         @param auth_timeout: seconds a connection has to authorize.
         @param max_message_size: largest message in bytes; larger ones close
             the connection with 1009.
@@ -316,6 +333,12 @@ class SocketnetServerFactory(WebSocketServerFactory):
         self.session_handlers: list[Callable[..., Any]] = []
         self.message_handlers: list[Callable[..., Any]] = []
         self.connections: set[SocketnetServerProtocol] = set()
+        self.router = Router(
+            self.sessions,
+            broker if broker is not None else InProcessBroker(),
+            self.reactor,
+            self.message_handlers,
+        )
         _configure(
             self,
             max_message_size,
@@ -372,7 +395,7 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
             [
                 partial(HeartbeatLayer, f.heartbeat, False),
                 partial(ClientAuthorizationLayer, f.authorization, self._authorized),
-                partial(ClientSession, self, f.outbox),
+                partial(ClientSession, self, f.outbox, f.channels),
             ]
         )
         self.sessionOpened(self.session)
@@ -413,10 +436,11 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
 
     def messageReceived(self, message: Message) -> Any:
         """
-        A message arrived from the server; the default runs the session's
-        handlers.  A returned value answers a request.
+        A message arrived; the default hands it to its channel's handlers,
+        the direct-message handlers (C{session.sessions.on_message}) or the
+        session's own, by what it is.  A returned value answers a request.
         """
-        self.session._run_handlers(message)
+        self.session._route(message)
         return None
 
 
@@ -426,6 +450,7 @@ class SocketnetClientFactory(WebSocketClientFactory):
 
     @ivar outbox: the L{Outbox} of messages waiting for an authorized
         session; it outlives connections.
+    @ivar channels: the client's channels; they outlive connections.
     @ivar session_handlers: called with each new session.
     """
 
@@ -446,6 +471,7 @@ class SocketnetClientFactory(WebSocketClientFactory):
         self.authorization = authorization
         self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
         self.outbox = Outbox(self.reactor, queue_limit)
+        self.channels = ClientChannels()
         self.session_handlers: list[Callable[..., Any]] = []
         _configure(self, max_message_size)
 

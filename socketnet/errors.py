@@ -64,14 +64,28 @@ class RemoteError(SocketnetError):
         self.message = message
 
 
-class NoSuchSession(SocketnetError):
+class _Refusal(SocketnetError):
+    """
+    Something the server refused to route.
+
+    @ivar to: the client id it was addressed to, if any.
+    @ivar channel: the channel it was addressed to, if any.
+    """
+
+    def __init__(self, message: str, *, to: str | None = None, channel: str | None = None):
+        super().__init__(message)
+        self.to = to
+        self.channel = channel
+
+
+class NoSuchSession(_Refusal):
     """
     A direct message or request went to a client id that is not connected,
     or a channel request to a channel with no other member.
     """
 
 
-class Forbidden(SocketnetError):
+class Forbidden(_Refusal):
     """
     The server's channel authorizer or message filter refused the action.
     """

@@ -5,7 +5,8 @@ Interfaces of socketnet's protocol layers.
 
 from __future__ import annotations
 
-from zope.interface import Interface
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
 
 
 class ILayer(Interface):
@@ -53,4 +54,97 @@ class ILayer(Interface):
         The connection is gone: cancel timers, fail pending L{Deferred}s
         with an error built from C{reason}, drop references.  Called once;
         the layer is not used afterwards.
+        """
+
+
+class IRouter(Interface):
+    """
+    What a broker delivers to: the routing of one server process (a
+    node).  Envelopes are JSON-able dicts:
+
+      - a message: C{{"data", "from", "channel"?, "route"?}}, where
+        C{"from"} is the sender's client id or C{None} for the server, and
+        C{"route"} is C{[node_id, token, timeout]} when a reply is wanted;
+      - a reply: C{{"token", "data"}} or C{{"token", "error": {"name",
+        "message"}}}.
+    """
+
+    def deliver_to_client(client_id: str, envelope: dict) -> bool:
+        """
+        Deliver a message to a client connected to this node.
+
+        @return: whether such an authorized session is here.
+        """
+
+    def deliver_to_members(channel_id: str, client_ids: list, envelope: dict) -> int:
+        """
+        Deliver a channel message to those of C{client_ids} connected here.
+
+        @return: how many received it.
+        """
+
+    def deliver_to_node(envelope: dict) -> None:
+        """
+        A reply to a request that this node routed out arrived.
+        """
+
+
+class IBroker(Interface):
+    """
+    Carries routing between the sessions of one application, wherever
+    they are connected.  The in-process broker is the embedded default;
+    a message-broker implementation lets several nodes serve one
+    application.  Every method that a remote broker would need to wait
+    for returns a L{Deferred}.
+    """
+
+    node_id = Attribute("This node's id, unique among the nodes of one application.")
+
+    def attach(router: IRouter) -> None:
+        """
+        Deliver to C{router} from now on.
+        """
+
+    def register(client_id: str) -> Deferred:
+        """
+        A session of C{client_id} is authorized on this node.
+        """
+
+    def unregister(client_id: str) -> Deferred:
+        """
+        This node no longer has a session of C{client_id}.
+        """
+
+    def send_to_client(client_id: str, envelope: dict) -> Deferred:
+        """
+        Deliver a message to C{client_id} on whichever node has it.
+
+        @return: a L{Deferred} firing with whether the client was there.
+        """
+
+    def send_to_node(node_id: str, envelope: dict) -> Deferred:
+        """
+        Deliver a reply envelope to the node that routed the request.
+        """
+
+    def publish(channel_id: str, envelope: dict, exclude: str | None) -> Deferred:
+        """
+        Deliver a message to every member of C{channel_id} but C{exclude}.
+
+        @return: a L{Deferred} firing with how many members received it.
+        """
+
+    def join(channel_id: str, client_id: str) -> Deferred:
+        """
+        Make C{client_id} a member; fires with whether it was not one yet.
+        """
+
+    def exit(channel_id: str, client_id: str) -> Deferred:
+        """
+        Remove C{client_id}; fires with whether it was a member.
+        """
+
+    def members(channel_id: str) -> Deferred:
+        """
+        Fires with the sorted list of the channel's member ids.
         """

@@ -18,14 +18,12 @@ from zope.interface.verify import verifyObject
 from socketnet import _frames
 from socketnet._authorization import Authorization
 from socketnet._outbox import Outbox
-from socketnet._session import (
-    ClientSession,
-    Message,
-    ServerSession,
-    Session,
-    run_handler,
-    settle,
-)
+from socketnet._broker import InProcessBroker
+from socketnet._messages import Message, run_handler, settle
+from socketnet._peers import ClientChannels
+from socketnet._registry import SessionRegistry
+from socketnet._router import Router
+from socketnet._session import ClientSession, ServerSession, Session
 from socketnet.errors import (
     NotReady,
     ProtocolError,
@@ -141,8 +139,10 @@ class SessionTestCase(SynchronousTestCase):
         A server session, authorized as C{client_id} unless that is
         C{None}.
         """
+        router = Router(SessionRegistry(), InProcessBroker(), self.clock, [])
         session = ServerSession(
             self.hooks,
+            router,
             clock=self.clock,
             write_down=self.neighbours.write_down,
             deliver_up=self.neighbours.deliver_up,
@@ -162,6 +162,7 @@ class SessionTestCase(SynchronousTestCase):
         session = ClientSession(
             self.hooks,
             self.outbox,
+            ClientChannels(),
             clock=self.clock,
             write_down=self.neighbours.write_down,
             deliver_up=self.neighbours.deliver_up,
@@ -357,7 +358,7 @@ class ReceiveTests(SessionTestCase):
         whatever the frame says; it is addressed to the server.
         """
         session = self.server_session("alice")
-        session.receive(message_frame({"k": "v"}, 3, sender="mallory", **{"from": "mallory", "to": "bob"}))
+        session.receive(message_frame({"k": "v"}, 3, sender="mallory", **{"from": "mallory"}))
         [message] = self.hooks.messages
         self.assertIsInstance(message, Message)
         self.assertEqual(message.sender, "alice")
@@ -368,16 +369,19 @@ class ReceiveTests(SessionTestCase):
 
     def test_client_side_addressing(self) -> None:
         """
-        On the client, an incoming message has no sender (the server sent
-        it) and is addressed to the client's own id, whatever the frame
-        says.
+        On the client, an incoming message's sender is the frame's C{from}
+        (which the server stamps; absent when the server sent it), and it
+        is addressed to the client's own id whatever else the frame says.
         """
         session = self.client_session("bob")
-        session.receive(message_frame([1, 2], sender="mallory", to="carol", **{"from": "x"}))
-        [message] = self.hooks.messages
-        self.assertIsNone(message.sender)
-        self.assertEqual(message.to, "bob")
-        self.assertEqual(message.data, [1, 2])
+        session.receive(message_frame([1, 2], sender="mallory", to="carol"))
+        session.receive(message_frame([3], sender="mallory", to="carol", **{"from": "x"}))
+        first, second = self.hooks.messages
+        self.assertIsNone(first.sender)
+        self.assertEqual(first.to, "bob")
+        self.assertEqual(first.data, [1, 2])
+        self.assertEqual(second.sender, "x")
+        self.assertEqual(second.to, "bob")
 
     def test_message_without_data(self) -> None:
         """
