@@ -4,8 +4,7 @@ socket.net's example client, ported line by line to socketnet.
     python examples/seed_client.py [URL]
 
 URL is "ws://127.0.0.1:8090/socket" by default; the demo server accepts
-any token.  The seed's client-to-client and channel lines arrive with the
-routing issue; they are left out here, not stubbed.
+any token.
 """
 
 import sys
@@ -20,6 +19,8 @@ log = Logger(namespace="seed_client")
 
 
 def make_app(reactor=None):
+    if reactor is None:
+        from twisted.internet import reactor
     app = ClientApp(
         authorization=Authorization(id="1", token="123", data={}),
         heartbeat=Heartbeat(mode="client", interval=10.0),  # duration: 10 * 1000 ms
@@ -34,6 +35,12 @@ def make_app(reactor=None):
             if m.reply:
                 m.reply("server: reply expected, answer 1")
 
+        @session.sessions.on_message
+        def client_message(m):
+            log.info("{data}", data=m.data)
+            if m.reply:
+                m.reply("client to client: reply expected, answer 1")
+
         @session.on_authorized
         def authorized(session):
             session.send("client: no reply expected")
@@ -41,6 +48,23 @@ def make_app(reactor=None):
                 lambda payload: log.info("{payload}", payload=payload),
                 lambda failure: log.info("request failed: {f}", f=failure.value),
             ).addBoth(lambda _: log.info("client: reply expected, done"))
+
+            session.sessions.to("1").send("client to client: no reply expected")
+            session.sessions.to("1").request("client to client: reply expected").addCallbacks(
+                lambda payload: log.info("{payload}", payload=payload),
+                lambda failure: log.info("request failed: {f}", f=failure.value),
+            ).addBoth(lambda _: log.info("client to client: reply expected, done"))
+
+            chan = session.channel("1")
+            chan.on_message(lambda m: log.info("{data}", data=m.data))
+            chan.send("channel test")
+
+            def joined(_):
+                chan.send("channel test")
+                later = reactor.callLater(1.0, chan.exit)  # setTimeout(chan.exit, 1000)
+                session.on_closed(lambda s, reason: later.active() and later.cancel())
+
+            chan.join().addCallback(joined)
 
     return app
 

@@ -4,8 +4,7 @@ socket.net's example server, ported line by line to socketnet.
     python examples/seed_server.py [ENDPOINT]
 
 ENDPOINT is a Twisted endpoint string, "tcp:8090" by default.  The seed's
-channel lines arrive with channels (the routing issue); they are left out
-here, not stubbed.
+commented-out lines stay comments, written in this API.
 """
 
 import sys
@@ -36,6 +35,18 @@ def make_app(reactor=None):
                 lambda payload: log.info("{payload}", payload=payload),
                 lambda failure: log.info("server request failed: {f}", f=failure.value),
             ).addBoth(lambda _: log.info("server: reply expected, done"))
+
+    @sn.on_channel_session_joined
+    def joined(channel_id, session):
+        log.info("{channel} {id}", channel=channel_id, id=session.id)
+        sn.channels.ensure(channel_id).send("channel joined: server to client")
+        # sn.channels.get(channel_id).send("server sends to the channel")
+        # session.channel(channel_id).request(2345).addBoth(log.info)
+
+    @sn.on_channel_session_exited
+    def exited(channel_id, session):
+        log.info("{channel} {id}", channel=channel_id, id=session.id)
+        sn.channels.ensure(channel_id).send("channel exited: server to client")
 
     @sn.on_message
     def ask_back(m, session):

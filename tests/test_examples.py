@@ -40,7 +40,11 @@ class SeedExampleTests(TestCase):
         """
         server_app = load_example("seed_server").make_app()
         got = Collector()
-        server_app.on_message(lambda message, session: got(message.data))
+        server_app.on_message(lambda message, session: got(message.data) if message.to is None else None)
+        routed = Collector()
+        server_app.on_message(lambda message, session: routed((message.type, message.to, message.data)) if message.to else None)
+        joined = Collector()
+        server_app.on_channel_session_joined(lambda channel, session: joined((channel, session.id)))
         server_app, url = await start_server(self, server_app)
         server_replies = Collector()
         server_app.on_session(
@@ -55,6 +59,11 @@ class SeedExampleTests(TestCase):
         self.assertEqual(items[:2], ["client: no reply expected", "client: reply expected"])
         self.assertEqual(await session.request("again"), "client: reply expected, answer 1")
         self.assertEqual((await server_replies.wait())[0], "server: reply expected, answer 1")
+        self.assertEqual((await joined.wait())[0], ("1", "1"))
+        items = await routed.wait(4)
+        self.assertIn(("client", "1", "client to client: no reply expected"), items)
+        self.assertIn(("client", "1", "client to client: reply expected"), items)
+        self.assertIn(("channel", "1", "channel test"), items)
 
 
 class SubclassExampleTests(TestCase):

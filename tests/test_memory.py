@@ -219,3 +219,78 @@ class HandshakeTests(SynchronousTestCase):
         value = self._handshake(None)
         self.assertTrue(value.startswith(b"HTTP/1.1 400"))
         self.assertIn(b"socketnet.v1", value)
+
+
+def join_pairs(testcase: Any, ids: list[str]) -> tuple[Any, list[Any]]:
+    """
+    One server factory and an in-memory client per id, all authorized.
+    """
+    reactor = MemoryReactorClock()
+    server = SocketnetServerFactory(reactor=reactor)
+    server.verifier = lambda authorization: True
+    pairs = []
+    for n, client_id in enumerate(ids):
+        client = SocketnetClientFactory(URL, Authorization(client_id, "t"), reactor=reactor)
+        pairs.append(connect_pair(server, client, reactor, client_port=40000 + n))
+    return server, pairs
+
+
+def flush_all(pairs: list[Any]) -> None:
+    for _ in range(3):
+        for pair in pairs:
+            pair.flush()
+
+
+class FanOutTests(SynchronousTestCase):
+    """
+    A channel message is encoded and framed once for all its members.
+    """
+
+    def test_prepared_once(self) -> None:
+        """
+        Sending to a channel of three other members prepares one Autobahn
+        message and every member receives it.
+        """
+        server, pairs = join_pairs(self, ["s", "a", "b", "c"])
+        got: list[Any] = []
+        for pair in pairs[1:]:
+            channel = pair.client.session.channel("room")
+            channel.on_message(lambda m, me=pair.client.session.id: got.append((me, m.sender, m.data)))
+            channel.join()
+        flush_all(pairs)
+        prepared: list[bytes] = []
+        original = server.prepareMessage
+        server.prepareMessage = lambda payload, *a, **k: (prepared.append(payload), original(payload, *a, **k))[1]
+        pairs[0].client.session.channel("room").send({"n": 1})
+        flush_all(pairs)
+        self.assertEqual(len(prepared), 1)
+        self.assertEqual(sorted(got), [("a", "s", {"n": 1}), ("b", "s", {"n": 1}), ("c", "s", {"n": 1})])
+
+
+class RoutedRequestTimerTests(SynchronousTestCase):
+    """
+    The server forgets a routed request when the requester's timeout ends.
+    """
+
+    def test_expiry_forgets_state(self) -> None:
+        """
+        A direct request nobody answers fails with ReplyTimeout at the
+        requester's timeout; the server's routing state is gone then, and
+        a reply that comes later is dropped.
+        """
+        server, (a, b) = join_pairs(self, ["a", "b"])
+        held: list[Any] = []
+        b.client.session.sessions.on_message(held.append)
+        d = a.client.session.sessions.to("b").request("q", timeout=5)
+        flush_all([a, b])
+        self.assertEqual(len(held), 1)
+        self.assertEqual(len(server.router._waiting), 1)
+        a.reactor.advance(5)
+        flush_all([a, b])
+        self.failureResultOf(d, ReplyTimeout)
+        self.assertEqual(server.router._waiting, {})
+        self.assertEqual(server.sessions.get("a")._routed_out, set())
+        held[0].reply("late")
+        flush_all([a, b])
+        self.assertEqual(server.sessions.get("b")._routes, {})
+        self.assertFalse(a.client.session.closed)
