@@ -85,6 +85,9 @@ class ClientApp:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         retry_policy: Callable[[int], float] | None = None,
         tls_options: Any = None,
+        encrypt: bool = False,
+        server_key_fingerprints: Any = None,
+        encryption_limits: Any = None,
         protocol: type[SocketnetClientProtocol] = SocketnetClientProtocol,
         reactor: Any = None,
     ):
@@ -102,6 +105,12 @@ class ClientApp:
             1 s of jitter.
         @param tls_options: a client TLS connection creator for C{wss://}
             (for example C{optionsForClientTLS(host, trustRoot=ca)}).
+        @param encrypt: run socketnet-enc/1 before anything else; the
+            client then never sends application data in plaintext.
+        @param server_key_fingerprints: the C{"sha256:<hex>"}
+            fingerprints the server's key must match (current and next);
+            a non-empty set forces C{encrypt} on.  Without a pin the
+            encryption only stops passive eavesdroppers.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -115,6 +124,11 @@ class ClientApp:
         self._max_message_size = max_message_size
         self._retry_policy = retry_policy if retry_policy is not None else backoffPolicy()
         self._tls_options = tls_options
+        self._encryption = {
+            "encrypt": encrypt,
+            "server_key_fingerprints": server_key_fingerprints,
+            "encryption_limits": encryption_limits,
+        }
         self._protocol = protocol
         self._session_handlers: list[Callable[[ClientSession], Any]] = []
         self._factory: _AppClientFactory | None = None
@@ -163,6 +177,7 @@ class ClientApp:
             max_message_size=self._max_message_size,
             queue_limit=self._queue_limit,
             reactor=self._reactor,
+            **self._encryption,
         )
         factory.protocol = self._protocol
         factory.session_handlers = self._session_handlers

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from autobahn.twisted.resource import WebSocketResource
-from twisted.internet.defer import Deferred, DeferredList, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
@@ -17,7 +17,9 @@ from twisted.web.server import Site
 
 from ._authorization import Authorization
 from ._heartbeat import Heartbeat
+from ._blocking import BlockingPool
 from ._channels import ChannelRegistry
+from ._encryption import EncryptionLimits
 from ._messages import Message
 from ._session import ServerSession
 from .interfaces import IBroker
@@ -60,10 +62,27 @@ class ServerApp:
         allowed_origins: list[str] | None = None,
         protocol: type[SocketnetServerProtocol] = SocketnetServerProtocol,
         broker: IBroker | None = None,
+        encrypt: str = "off",
+        server_key: Any = None,
+        run_blocking: Callable[..., Deferred[Any]] | None = None,
+        encryption_limits: EncryptionLimits | None = None,
+        max_pending_decrypts: int = 256,
         reactor: Any = None,
     ):
         """
         @param heartbeat: L{Heartbeat} settings, C{Heartbeat()} by default.
+        @param encrypt: socketnet-enc/1 message encryption: C{"off"}
+            (default), C{"optional"} (each client chooses) or
+            C{"required"}.
+        @param server_key: the RSA-4096 private key, or the path of a
+            PKCS#8 PEM file; by default one is generated once, off the
+            reactor thread, when the server starts.
+        @param run_blocking: C{run_blocking(fn, *args) -> Deferred} for RSA
+            work; by default a dedicated one-thread pool, stopped by
+            L{close}.
+        @param encryption_limits: rekeying and queue limits.
+        @param max_pending_decrypts: handshakes waiting for RSA at once;
+            more are closed with 1013.
         @param auth_timeout: seconds a new connection has to authorize
             before it is closed with 4408.
         @param max_message_size: largest message in bytes (1 MiB by
@@ -83,6 +102,14 @@ class ServerApp:
         self._segments = _path_segments(path)
         self.path = path
         self._reactor = reactor
+        self._pool: BlockingPool | None = None
+        if encrypt != "off" and run_blocking is None:
+            if reactor is None:
+                from twisted.internet import reactor as global_reactor
+
+                reactor = global_reactor
+            self._pool = BlockingPool(reactor)
+            run_blocking = self._pool.run
         self.factory = SocketnetServerFactory(
             heartbeat=heartbeat,
             auth_timeout=auth_timeout,
@@ -90,6 +117,11 @@ class ServerApp:
             duplicate_ids=duplicate_ids,
             allowed_origins=allowed_origins,
             broker=broker,
+            encrypt=encrypt,
+            server_key=server_key,
+            run_blocking=run_blocking,
+            encryption_limits=encryption_limits,
+            max_pending_decrypts=max_pending_decrypts,
             reactor=reactor,
         )
         self.factory.protocol = protocol
@@ -213,15 +245,36 @@ class ServerApp:
         child.putChild(self._segments[-1], self.resource())
         return Site(root)
 
+    @property
+    def server_key_fingerprint(self) -> str | None:
+        """
+        C{"sha256:<hex>"} of the server key's SubjectPublicKeyInfo DER,
+        once the key is loaded or generated (see L{prepare}).
+        """
+        return self.factory.server_key.fingerprint
+
+    def prepare(self) -> Deferred[None]:
+        """
+        Load or generate the server key when encryption is on (off the
+        reactor thread); L{listen} does this first.
+        """
+        if self.factory.encrypt == "off":
+            return succeed(None)
+        d = self.factory.server_key.prepare(self.factory.decrypt_gate._run_blocking)
+        return d.addCallback(lambda key: None)
+
     def listen(self, endpoint: str, reactor: Any = None) -> Deferred[IListeningPort]:
         """
         Listen on a Twisted server endpoint description, such as
-        C{"tcp:8090:interface=127.0.0.1"} (port 0 picks a free port; read
-        it from the result's C{getHost()}).
+        C{"tcp:8090:interface=127.0.0.1"}, C{"ssl:8443:privateKey=key.pem"}
+        (port 0 picks a free port; read it from the result's
+        C{getHost()}).  With encryption on, the server key is ready first.
         """
         if reactor is None:
             reactor = self.factory.reactor
-        d = serverFromString(reactor, endpoint).listen(self.site())
+        site = self.site()
+        d = self.prepare()
+        d.addCallback(lambda ignored: serverFromString(reactor, endpoint).listen(site))
 
         def listening(port: IListeningPort) -> IListeningPort:
             self._ports.append(port)
@@ -252,6 +305,8 @@ class ServerApp:
         for connection in connections:
             connection.closeGoingAway()
         await lost
+        if self._pool is not None:
+            await self._pool.stop()
 
     def _warn_if_open_door(self) -> None:
         overridden = (

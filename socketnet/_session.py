@@ -42,6 +42,7 @@ class Session:
 
     @ivar id: the client id once authorized, else C{None}.
     @ivar authorized: whether the session is authorized.
+    @ivar encrypted: whether socketnet-enc/1 protects the connection.
     @ivar closed: whether the connection has ended.
     """
 
@@ -58,8 +59,10 @@ class Session:
         self._authorized_handlers: list[Callable[..., Any]] = []
         self._closed_handlers: list[Callable[..., Any]] = []
         self._closed_waiters: list[Deferred[SessionClosed]] = []
+        self._encrypted_handlers: list[Callable[..., Any]] = []
         self.id: str | None = None
         self.authorized = False
+        self.encrypted = False
         self.closed = False
         self.close_reason: SessionClosed | None = None
 
@@ -87,6 +90,20 @@ class Session:
         if self.authorized and not self.closed:
             call_each([fn], self)
         return fn
+
+    def on_encrypted(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """
+        Call C{fn(session)} once the encryption handshake has finished, or
+        at once if it has.
+        """
+        self._encrypted_handlers.append(fn)
+        if self.encrypted and not self.closed:
+            call_each([fn], self)
+        return fn
+
+    def _set_encrypted(self) -> None:
+        self.encrypted = True
+        call_each(self._encrypted_handlers, self)
 
     def on_closed(self, fn: Callable[[Any, SessionClosed], Any]) -> Callable[..., Any]:
         """
@@ -222,6 +239,7 @@ class Session:
             d.callback(self.close_reason)
         self._message_handlers.clear()
         self._authorized_handlers.clear()
+        self._encrypted_handlers.clear()
         self._closed_handlers.clear()
 
     def _authorized(self, client_id: str) -> None:

@@ -42,7 +42,8 @@ from ._router import Router
 from ._session import ClientSession, ServerSession, Session
 from ._stack import CodecLayer, LayerStack
 from .closecodes import TERMINAL_CODES, CloseCode
-from .errors import ProtocolError, SessionClosed, Unauthorized
+from ._encryption import ClientEncryptionLayer, DecryptGate, EncryptionLimits, ServerEncryptionLayer, ServerKey
+from .errors import HandshakeFailed, ProtocolError, SessionClosed, Unauthorized
 from .interfaces import IBroker
 
 #: Largest message accepted by default: 1 MiB.
@@ -105,10 +106,11 @@ class _StackEdge:
         self._lost_waiters: list[Deferred[None]] = []
         self._authorized_waiters: list[Deferred[Any]] = []
 
-    def _build_stack(self, layers: list[Any]) -> Session:
+    def _build_stack(self, encryption: Any, layers: list[Any]) -> Session:
+        bottom = [] if encryption is None else [encryption]
         self._stack = LayerStack(
             self.factory.reactor,
-            [CodecLayer, *layers],
+            [*bottom, CodecLayer, *layers],
             write_wire=self._send_wire,
             close_wire=self._close_wire,
             peer=str(self.peer),
@@ -123,14 +125,19 @@ class _StackEdge:
 
     def _close_wire(self, code: int, reason: str) -> None:
         code = int(code)  # Autobahn checks type(code) is int; CloseCode is an IntEnum
-        if code == CloseCode.GOING_AWAY:
-            # Autobahn's sendClose accepts only 1000 and 3000-4999.
+        if code != 1000 and not 3000 <= code <= 4999:
+            # Autobahn's sendClose accepts only 1000 and 3000-4999; 1001
+            # and 1013 are ours to send too.
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123])
         else:
             self.sendClose(code, reason)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._stack.receive(payload, isBinary)
+
+    def _encrypted(self) -> None:
+        if self.session is not None:
+            self.session._set_encrypted()
 
     def connectionLost(self, reason: Any) -> None:
         try:
@@ -224,7 +231,13 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         f = self.factory
+        encryption = None
+        if f.encrypt != "off":
+            encryption = partial(
+                ServerEncryptionLayer, f.encrypt, f.server_key, f.decrypt_gate, f.encryption_limits, self._encrypted
+            )
         self.session = self._build_stack(
+            encryption,
             [
                 partial(HeartbeatLayer, f.heartbeat, True),
                 partial(ServerAuthorizationLayer, self.verifyAuthorization, self._authorize, f.auth_timeout),
@@ -303,11 +316,25 @@ class SocketnetServerFactory(WebSocketServerFactory):
         duplicate_ids: str = "replace",
         allowed_origins: list[str] | None = None,
         broker: IBroker | None = None,
+        encrypt: str = "off",
+        server_key: Any = None,
+        run_blocking: Callable[..., Deferred] | None = None,
+        encryption_limits: EncryptionLimits | None = None,
+        max_pending_decrypts: int = 256,
         reactor: Any = None,
     ):
         """
         @param heartbeat: the L{Heartbeat} settings; C{Heartbeat()} by
             default.
+        @param encrypt: C{"off"}, C{"optional"} (clients choose) or
+            C{"required"} (socketnet-enc/1 before anything else).
+        @param server_key: a L{ServerKey}, an RSA-4096 private key, a path
+            to a PKCS#8 PEM file, or C{None} to generate one on first use.
+        @param run_blocking: C{run_blocking(fn, *args) -> Deferred} runs
+            RSA off the reactor thread; required when C{encrypt} is not
+            C{"off"}.
+        @param max_pending_decrypts: handshakes waiting for RSA at once;
+            more are closed with 1013.
         @param broker: the L{IBroker} that routes between clients; an
             L{InProcessBroker} by default.
         @param auth_timeout: seconds a connection has to authorize.
@@ -333,6 +360,14 @@ class SocketnetServerFactory(WebSocketServerFactory):
         self.session_handlers: list[Callable[..., Any]] = []
         self.message_handlers: list[Callable[..., Any]] = []
         self.connections: set[SocketnetServerProtocol] = set()
+        if encrypt not in ("off", "optional", "required"):
+            raise ValueError(f"encrypt must be 'off', 'optional' or 'required', not {encrypt!r}")
+        self.encrypt = encrypt
+        self.encryption_limits = encryption_limits if encryption_limits is not None else EncryptionLimits()
+        self.server_key = server_key if isinstance(server_key, ServerKey) else ServerKey(server_key)
+        if encrypt != "off" and run_blocking is None:
+            raise ValueError("encryption needs run_blocking to keep RSA off the reactor thread")
+        self.decrypt_gate = DecryptGate(run_blocking, max_pending_decrypts) if run_blocking else None
         self.router = Router(
             self.sessions,
             broker if broker is not None else InProcessBroker(),
@@ -377,7 +412,10 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         open, else C{None}.
     """
 
-    _handshake_error: ProtocolError | None = None
+    _handshake_error: Exception | None = None
+
+    def _handshake_failed(self, error: HandshakeFailed) -> None:
+        self._handshake_error = error
 
     def onConnect(self, response: Any) -> None:
         if response.protocol != _frames.SUBPROTOCOL:
@@ -391,7 +429,13 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
 
     def onOpen(self) -> None:
         f = self.factory
+        encryption = None
+        if f.encrypt:
+            encryption = partial(
+                ClientEncryptionLayer, f.pins, f.encryption_limits, self._encrypted, self._handshake_failed
+            )
         self.session = self._build_stack(
+            encryption,
             [
                 partial(HeartbeatLayer, f.heartbeat, False),
                 partial(ClientAuthorizationLayer, f.authorization, self._authorized),
@@ -424,6 +468,14 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         error: Exception = SessionClosed(reason or "connection lost", code)
         if self._handshake_error is not None:
             error = self._handshake_error
+        elif self.factory.encrypt and self.session is not None and not self.session.encrypted:
+            if code == CloseCode.TRY_AGAIN_LATER:
+                error = SessionClosed(reason or CloseCode.TRY_AGAIN_LATER.reason, code)
+            else:
+                error = HandshakeFailed(
+                    f"the connection closed during the encryption handshake: {reason or 'connection lost'} ({code})",
+                    terminal=code in (CloseCode.BAD_FRAME, CloseCode.HANDSHAKE_FAILED, CloseCode.ENCRYPTION_REQUIRED),
+                )
         elif code == CloseCode.UNAUTHORIZED:
             error = Unauthorized(reason or CloseCode.UNAUTHORIZED.reason, code)
         # The owner decides about the outbox first, so that the session's
@@ -465,9 +517,21 @@ class SocketnetClientFactory(WebSocketClientFactory):
         heartbeat: Heartbeat | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         queue_limit: int = 1000,
+        encrypt: bool = False,
+        server_key_fingerprints: Any = None,
+        encryption_limits: EncryptionLimits | None = None,
         reactor: Any = None,
     ):
+        """
+        @param encrypt: run the socketnet-enc/1 handshake before anything
+            else; forced on when C{server_key_fingerprints} is not empty.
+        @param server_key_fingerprints: C{"sha256:<hex>"} fingerprints the
+            server's key must be one of (current and next, for rotation).
+        """
         super().__init__(url, protocols=[_frames.SUBPROTOCOL], reactor=reactor)
+        self.pins = frozenset(server_key_fingerprints or ())
+        self.encrypt = bool(encrypt or self.pins)
+        self.encryption_limits = encryption_limits if encryption_limits is not None else EncryptionLimits()
         self.authorization = authorization
         self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
         self.outbox = Outbox(self.reactor, queue_limit)
@@ -490,7 +554,11 @@ def is_terminal(code: int | None, error: Exception | None = None) -> bool:
     be retried: the server refused this client, replaced it, or does not
     speak socketnet.
     """
-    return code in TERMINAL_CODES or isinstance(error, ProtocolError)
+    return (
+        code in TERMINAL_CODES
+        or isinstance(error, ProtocolError)
+        or (isinstance(error, HandshakeFailed) and error.terminal)
+    )
 
 
 __all__ = [

@@ -91,6 +91,23 @@ class Forbidden(_Refusal):
     """
 
 
+class HandshakeFailed(SocketnetError):
+    """
+    The encryption handshake failed: the server's key is not pinned or
+    not acceptable, its C{ready} does not match the handshake, the server
+    does not offer encryption, or no C{ready} came in time.  The client
+    never falls back to plaintext.
+
+    @ivar terminal: whether trying again cannot help (everything but a
+        timeout).
+    """
+
+    def __init__(self, reason: str, terminal: bool = True):
+        super().__init__(reason)
+        self.reason = reason
+        self.terminal = terminal
+
+
 class QueueFull(SocketnetError):
     """
     The client's queue of messages waiting for an authorized session is
@@ -148,6 +165,7 @@ __all__ = [
     "NoSuchSession",
     "Forbidden",
     "QueueFull",
+    "HandshakeFailed",
     "NotReady",
     "ProtocolError",
 ]

@@ -1,0 +1,558 @@
+# -*- test-case-name: tests.test_encryption -*-
+"""
+The encryption layer (socketnet-enc/1), between the transport and the
+frame codec.
+
+Client and server run a four-message handshake in plaintext text frames
+(C{enc.hello}, C{enc.pubkey}, C{enc.key}, C{enc.ready}); afterwards every
+frame in both directions is a binary record sealed by L{socketnet._keys}.
+Frames written before the handshake ends wait in a bounded queue.  RSA
+decryption, the one expensive step, runs through C{run_blocking} (a
+dedicated thread pool in production) and at most C{limit} at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import os
+from collections import deque
+from typing import Any, Callable
+
+import attr
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from . import _keys
+from .closecodes import CloseCode
+from .errors import HandshakeFailed, ProtocolError, QueueFull
+from .interfaces import ILayer
+from ._observer import OneShotObserver
+
+RunBlocking = Callable[..., Deferred]
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class EncryptionLimits:
+    """
+    Limits of the encryption layer; tests lower them.
+
+    @ivar rekey_records: records per epoch before the sender rekeys.
+    @ivar rekey_octets: plaintext bytes per epoch before it rekeys.
+    @ivar rekey_seconds: age of an epoch before it rekeys.
+    @ivar hard_records: records per epoch a receiver accepts at most.
+    @ivar handshake_timeout: seconds for the handshake to finish.
+    @ivar queue_frames: frames that may wait for the handshake.
+    @ivar queue_octets: bytes that may wait for the handshake.
+    """
+
+    rekey_records: int = 2**20
+    rekey_octets: int = 2**30
+    rekey_seconds: float = 3600.0
+    hard_records: int = 2**24
+    handshake_timeout: float = 10.0
+    queue_frames: int = 1000
+    queue_octets: int = 2**20
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(frame: dict[str, Any], name: str, length: int | None = None) -> bytes:
+    value = frame.get(name)
+    try:
+        data = base64.b64decode(value, validate=True)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"field {name!r} is not base64") from None
+    if length is not None and len(data) != length:
+        raise ValueError(f"field {name!r} must be {length} bytes")
+    return data
+
+
+def _parse(payload: bytes, kind: str) -> dict[str, Any]:
+    try:
+        frame = json.loads(payload)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(frame, dict) or frame.get("type") != kind:
+        raise ValueError(f"expected {kind}")
+    return frame
+
+
+def _encode(frame: dict[str, Any]) -> bytes:
+    return json.dumps(frame, separators=(",", ":")).encode("ascii")
+
+
+class ServerKey:
+    """
+    The server's RSA-4096 key: given, loaded from a PKCS#8 PEM file, or
+    generated once, off the reactor thread.
+
+    @ivar fingerprint: C{"sha256:<hex>"} of the public key's
+        SubjectPublicKeyInfo DER, once ready.
+    """
+
+    _log = Logger()
+
+    def __init__(self, key: rsa.RSAPrivateKey | str | os.PathLike | None):
+        self._source = key
+        self.private_key: rsa.RSAPrivateKey | None = None
+        self.der: bytes = b""
+        self.fingerprint: str | None = None
+        self._ready: OneShotObserver[ServerKey] = OneShotObserver()
+        self._loading = False
+        if isinstance(key, rsa.RSAPrivateKey):
+            self._install(key)
+            self._ready.fire(self)
+
+    def prepare(self, run_blocking: RunBlocking) -> Deferred[ServerKey]:
+        """
+        Load or generate the key, once, through C{run_blocking}.
+
+        @return: a new L{Deferred} firing with this object when the key is
+            ready.
+        """
+        if not self._loading and not self._ready.fired:
+            self._loading = True
+            d = run_blocking(self._load)
+            d.addCallback(self._loaded)
+            d.addBoth(self._ready.fire)
+        return self._ready.when_fired()
+
+    def _load(self) -> rsa.RSAPrivateKey:
+        if self._source is None:
+            return rsa.generate_private_key(public_exponent=65537, key_size=_keys.RSA_BITS)
+        with open(self._source, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != _keys.RSA_BITS:
+            raise ValueError(f"{self._source}: not an RSA-4096 private key")
+        return key
+
+    def _loaded(self, key: rsa.RSAPrivateKey) -> ServerKey:
+        self._install(key)
+        return self
+
+    def _install(self, key: rsa.RSAPrivateKey) -> None:
+        if key.key_size != _keys.RSA_BITS or key.public_key().public_numbers().e != 65537:
+            raise ValueError("the server key must be RSA-4096 with e=65537")
+        self.private_key = key
+        self.der = _keys.public_der(key.public_key())
+        self.fingerprint = _keys.fingerprint_der(self.der)
+        self._log.info("socketnet server key {fingerprint}", fingerprint=self.fingerprint)
+
+
+class DecryptGate:
+    """
+    Runs RSA decryptions through C{run_blocking}, at most C{limit} at once
+    for the whole server.
+    """
+
+    def __init__(self, run_blocking: RunBlocking, limit: int = 256):
+        self._run_blocking = run_blocking
+        self.limit = limit
+        self.pending = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any] | None:
+        """
+        @return: the L{Deferred} of C{fn(*args)}, or C{None} when C{limit}
+            decryptions are already waiting.
+        """
+        if self.pending >= self.limit:
+            return None
+        self.pending += 1
+        d = self._run_blocking(fn, *args)
+        d.addBoth(self._done)
+        return d
+
+    def _done(self, result: Any) -> Any:
+        self.pending -= 1
+        return result
+
+
+class _Records:
+    """
+    The sealed half of an encrypted connection, both directions.
+    """
+
+    def __init__(self, send_secret: bytes, receive_secret: bytes, limits: EncryptionLimits, clock: IReactorTime):
+        self._sealer = _keys.Sealer(send_secret)
+        self._opener = _keys.Opener(receive_secret, limits.hard_records)
+        self._limits = limits
+        self._clock = clock
+        self._epoch_started = clock.seconds()
+
+    def seal(self, plaintext: bytes) -> list[bytes]:
+        records = []
+        s, limits = self._sealer, self._limits
+        if (
+            s.sequence >= limits.rekey_records
+            or s.octets >= limits.rekey_octets
+            or self._clock.seconds() - self._epoch_started >= limits.rekey_seconds
+        ):
+            records.append(s.seal_key_update())
+            self._epoch_started = self._clock.seconds()
+        records.append(s.seal(plaintext))
+        return records
+
+    def open(self, record: bytes) -> bytes | None:
+        try:
+            return self._opener.open(record)
+        except _keys.BadRecord as e:
+            raise ProtocolError(CloseCode.BAD_RECORD, str(e)) from None
+
+
+class _EncryptionLayer:
+    """
+    What both sides share: the queue before the handshake ends, sealed
+    records after it, and the handshake deadline.
+    """
+
+    _log = Logger()
+
+    def __init__(self, limits: EncryptionLimits, on_encrypted: Callable[[], None], clock, write_down, deliver_up, close):
+        self._limits = limits
+        self._on_encrypted = on_encrypted
+        self._clock = clock
+        self._write_down = write_down
+        self._deliver_up = deliver_up
+        self._close = close
+        self._records: _Records | None = None
+        self._queue: deque[tuple[bytes, bool]] = deque()
+        self._queued_octets = 0
+        self._deadline: IDelayedCall | None = None
+        self._plain = False
+
+    def _arm_deadline(self) -> None:
+        self._deadline = self._clock.callLater(self._limits.handshake_timeout, self._timed_out)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        self._fail("no encryption handshake in time", CloseCode.HANDSHAKE_TIMEOUT, terminal=False)
+
+    def _fail(self, why: str, code: int, terminal: bool) -> None:
+        self._close(code, CloseCode(code).reason)
+
+    def write(self, frame: tuple[bytes, bool]) -> None:
+        if self._records is not None:
+            for record in self._records.seal(frame[0]):
+                self._write_down((record, True))
+        elif self._plain:
+            self._write_down(frame)
+        else:
+            limits = self._limits
+            if len(self._queue) >= limits.queue_frames or self._queued_octets + len(frame[0]) > limits.queue_octets:
+                raise QueueFull("too many frames wait for the encryption handshake")
+            self._queue.append(frame)
+            self._queued_octets += len(frame[0])
+
+    def _receive_record(self, frame: tuple[bytes, bool]) -> None:
+        payload, is_binary = frame
+        if not is_binary:
+            raise ProtocolError(CloseCode.ENCRYPTION_REQUIRED, "plaintext frame on an encrypted connection")
+        plaintext = self._records.open(payload)  # type: ignore[union-attr]
+        if plaintext is not None:
+            self._deliver_up((plaintext, False))
+
+    def _encrypted(self, records: _Records) -> None:
+        self._cancel_deadline()
+        self._records = records
+        queue, self._queue = self._queue, deque()
+        self._queued_octets = 0
+        self._on_encrypted()
+        for frame in queue:
+            self.write(frame)
+
+    def _go_plain(self) -> None:
+        self._cancel_deadline()
+        self._plain = True
+        queue, self._queue = self._queue, deque()
+        for frame in queue:
+            self._write_down(frame)
+
+    def destroy(self, reason: Exception) -> None:
+        self._cancel_deadline()
+        self._queue.clear()
+        self._records = None
+
+
+@implementer(ILayer)
+class ServerEncryptionLayer(_EncryptionLayer):
+    """
+    The server's side: C{mode} C{"optional"} lets a client skip the
+    handshake (its first frame is then not C{enc.hello}); C{"required"}
+    closes with 4426 unless the handshake comes first.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        server_key: ServerKey,
+        gate: DecryptGate,
+        limits: EncryptionLimits,
+        on_encrypted: Callable[[], None],
+        clock: IReactorTime,
+        write_down,
+        deliver_up,
+        close,
+    ):
+        super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close)
+        self._mode = mode
+        self._server_key = server_key
+        self._gate = gate
+        self._state = "start"
+        self._transcript: list[bytes] = []
+        self._ecdh: Any = None
+        self._decrypting: Deferred[Any] | None = None
+
+    def start(self) -> None:
+        if self._mode == "required":
+            self._arm_deadline()
+
+    def receive(self, frame: tuple[bytes, bool]) -> None:
+        state = self._state
+        if state == "encrypted":
+            self._receive_record(frame)
+        elif state == "plain":
+            self._deliver_up(frame)
+        elif state == "start":
+            self._first(frame)
+        elif state == "key":
+            self._key(frame)
+        else:
+            raise ProtocolError(CloseCode.HANDSHAKE_FAILED, "frame during the encryption handshake")
+
+    def _first(self, frame: tuple[bytes, bool]) -> None:
+        payload, is_binary = frame
+        hello = None
+        if not is_binary:
+            try:
+                hello = _parse(payload, "enc.hello")
+            except ValueError:
+                hello = None
+        if hello is None:
+            if self._mode == "required":
+                raise ProtocolError(CloseCode.ENCRYPTION_REQUIRED, CloseCode.ENCRYPTION_REQUIRED.reason)
+            self._state = "plain"
+            self._go_plain()
+            self._deliver_up(frame)
+            return
+        if hello.get("version") != _keys.VERSION or _keys.SUITE not in (hello.get("suites") or ()):
+            raise ProtocolError(CloseCode.HANDSHAKE_FAILED, "no common version and suite")
+        try:
+            _unb64(hello, "nonce", _keys.NONCE_LENGTH)
+        except ValueError as e:
+            raise ProtocolError(CloseCode.HANDSHAKE_FAILED, f"enc.hello: {e}") from None
+        if self._deadline is None:
+            self._arm_deadline()
+        self._state = "waiting-key"
+        self._transcript.append(payload)
+        self._server_key.prepare(self._gate._run_blocking).addCallbacks(self._send_pubkey, self._key_unavailable)
+
+    def _key_unavailable(self, failure: Failure) -> None:
+        self._log.failure("the server key is not available", failure)
+        if self._state == "waiting-key":
+            self._close(CloseCode.INTERNAL_ERROR, CloseCode.INTERNAL_ERROR.reason)
+
+    def _send_pubkey(self, server_key: ServerKey) -> None:
+        if self._state != "waiting-key":
+            return  # destroyed meanwhile
+        self._ecdh = _keys.ecdh_private()
+        pubkey = _encode(
+            {
+                "type": "enc.pubkey",
+                "suite": _keys.SUITE,
+                "key": _b64(server_key.der),
+                "nonce": _b64(os.urandom(_keys.NONCE_LENGTH)),
+                "ecdh": _b64(_keys.ecdh_public_bytes(self._ecdh)),
+            }
+        )
+        self._transcript.append(pubkey)
+        self._state = "key"
+        self._write_down((pubkey, False))
+
+    def _key(self, frame: tuple[bytes, bool]) -> None:
+        payload, is_binary = frame
+        try:
+            if is_binary:
+                raise ValueError("binary")
+            message = _parse(payload, "enc.key")
+            ciphertext = _unb64(message, "key", _keys.CIPHERTEXT_LENGTH)
+            peer_ecdh = _unb64(message, "ecdh", 65)
+            shared = _keys.ecdh_shared(self._ecdh, peer_ecdh)
+        except ValueError as e:
+            raise ProtocolError(CloseCode.HANDSHAKE_FAILED, f"enc.key: {e}") from None
+        self._transcript.append(payload)
+        self._ecdh = None
+        d = self._gate.submit(_keys.decrypt_secret, self._server_key.private_key, ciphertext)
+        if d is None:
+            self._state = "refused"
+            self._close(CloseCode.TRY_AGAIN_LATER, CloseCode.TRY_AGAIN_LATER.reason)
+            return
+        self._state = "decrypting"
+        self._decrypting = d
+        d.addCallbacks(self._decrypted, self._undecryptable, callbackArgs=(shared,))
+
+    def _undecryptable(self, failure: Failure) -> None:
+        self._decrypting = None
+        if self._state != "decrypting":
+            return
+        # One error path for every bad ciphertext: no detail goes back.
+        self._log.warn("encryption handshake failed: the key did not decrypt")
+        self._state = "failed"
+        self._close(CloseCode.HANDSHAKE_FAILED, CloseCode.HANDSHAKE_FAILED.reason)
+
+    def _decrypted(self, secret: bytes, shared: bytes) -> None:
+        self._decrypting = None
+        if self._state != "decrypting":
+            return
+        transcript = _keys.transcript_hash(*self._transcript)
+        c2s, s2c, finished = _keys.schedule(secret, shared, transcript)
+        self._transcript = []
+        ready = _encode({"type": "enc.ready", "mac": _b64(_keys.finished_mac(finished, transcript))})
+        self._write_down((ready, False))
+        self._state = "encrypted"
+        self._encrypted(_Records(s2c, c2s, self._limits, self._clock))
+
+    def destroy(self, reason: Exception) -> None:
+        self._state = "destroyed"
+        if self._decrypting is not None:
+            self._decrypting = None  # its result is dropped when it comes
+        self._ecdh = None
+        super().destroy(reason)
+
+
+@implementer(ILayer)
+class ClientEncryptionLayer(_EncryptionLayer):
+    """
+    The client's side: sends C{enc.hello} first, checks the server's key
+    (and its pin), and never sends application data in plaintext.
+    """
+
+    def __init__(
+        self,
+        pins: frozenset[str] | None,
+        limits: EncryptionLimits,
+        on_encrypted: Callable[[], None],
+        on_failed: Callable[[HandshakeFailed], None],
+        clock: IReactorTime,
+        write_down,
+        deliver_up,
+        close,
+    ):
+        super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close)
+        self._pins = pins
+        self._on_failed = on_failed
+        self._state = "pubkey"
+        self._transcript: list[bytes] = []
+        self._expected_mac = b""
+        self._pending_records: _Records | None = None
+
+    def start(self) -> None:
+        hello = _encode(
+            {
+                "type": "enc.hello",
+                "version": _keys.VERSION,
+                "suites": [_keys.SUITE],
+                "nonce": _b64(os.urandom(_keys.NONCE_LENGTH)),
+            }
+        )
+        self._transcript.append(hello)
+        self._arm_deadline()
+        self._write_down((hello, False))
+
+    @property
+    def encrypted(self) -> bool:
+        return self._records is not None
+
+    def receive(self, frame: tuple[bytes, bool]) -> None:
+        if self._state == "encrypted":
+            self._receive_record(frame)
+        elif self._state == "pubkey":
+            self._pubkey(frame)
+        elif self._state == "ready":
+            self._ready(frame)
+
+    def _fail(self, why: str, code: int, terminal: bool) -> None:
+        self._state = "failed"
+        self._on_failed(HandshakeFailed(why, terminal=terminal))
+        self._close(code, CloseCode(code).reason)
+
+    def _pubkey(self, frame: tuple[bytes, bool]) -> None:
+        payload, is_binary = frame
+        try:
+            if is_binary:
+                raise ValueError("binary frame")
+            message = _parse(payload, "enc.pubkey")
+            if message.get("suite") != _keys.SUITE:
+                raise ValueError("the server chose a suite that was not offered")
+            _unb64(message, "nonce", _keys.NONCE_LENGTH)
+            server_key = _keys.load_server_public_key(_unb64(message, "key"), self._pins)
+            peer_ecdh = _unb64(message, "ecdh", 65)
+            ecdh = _keys.ecdh_private()
+            shared = _keys.ecdh_shared(ecdh, peer_ecdh)
+        except (ValueError, _keys.BadServerKey) as e:
+            self._fail(f"enc.pubkey refused: {e}", CloseCode.HANDSHAKE_FAILED, terminal=True)
+            return
+        self._transcript.append(payload)
+        secret = os.urandom(_keys.SECRET_LENGTH)
+        key_message = _encode(
+            {
+                "type": "enc.key",
+                "key": _b64(_keys.encrypt_secret(server_key, secret)),
+                "ecdh": _b64(_keys.ecdh_public_bytes(ecdh)),
+            }
+        )
+        self._transcript.append(key_message)
+        transcript = _keys.transcript_hash(*self._transcript)
+        c2s, s2c, finished = _keys.schedule(secret, shared, transcript)
+        # K and the ECDH private key go out of scope here; only the
+        # derived secrets stay.
+        del secret, ecdh, shared
+        self._transcript = []
+        self._expected_mac = _keys.finished_mac(finished, transcript)
+        self._pending_records = _Records(c2s, s2c, self._limits, self._clock)
+        self._state = "ready"
+        self._write_down((key_message, False))
+
+    def _ready(self, frame: tuple[bytes, bool]) -> None:
+        payload, is_binary = frame
+        try:
+            if is_binary:
+                raise ValueError("binary frame")
+            mac = _unb64(_parse(payload, "enc.ready"), "mac", 32)
+        except ValueError as e:
+            self._fail(f"enc.ready refused: {e}", CloseCode.HANDSHAKE_FAILED, terminal=True)
+            return
+        if not hmac.compare_digest(mac, self._expected_mac):
+            self._fail("enc.ready does not match the handshake", CloseCode.HANDSHAKE_FAILED, terminal=True)
+            return
+        records, self._pending_records = self._pending_records, None
+        self._expected_mac = b""
+        self._state = "encrypted"
+        self._encrypted(records)  # type: ignore[arg-type]
+
+    def destroy(self, reason: Exception) -> None:
+        self._state = "destroyed"
+        self._pending_records = None
+        super().destroy(reason)
+
+
+__all__ = [
+    "EncryptionLimits",
+    "ServerKey",
+    "DecryptGate",
+    "ServerEncryptionLayer",
+    "ClientEncryptionLayer",
+]
