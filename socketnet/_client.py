@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.ssl import Certificate, optionsForClientTLS, trustRootFromCertificates
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -30,11 +32,43 @@ from ._websocket import (
 from .errors import SessionClosed
 
 
-def endpoint_for_url(reactor: Any, url: str, tls_options: Any = None) -> IStreamClientEndpoint:
+def _trust_root(ca_file: str) -> Any:
+    """
+    The certificates in the PEM file C{ca_file}, as a trust root for
+    C{optionsForClientTLS}.
+
+    @raise ValueError: if the file cannot be read or holds no PEM
+        certificate.
+    """
+    try:
+        with open(ca_file, "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        raise ValueError(f"cannot read ca_file {ca_file}: {e.strerror}") from e
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise ValueError(f"ca_file {ca_file} holds no PEM certificate") from None
+    return trustRootFromCertificates(
+        [Certificate.loadPEM(c.public_bytes(serialization.Encoding.PEM)) for c in certificates]
+    )
+
+
+def endpoint_for_url(
+    reactor: Any, url: str, tls_options: Any = None, ca_file: str | None = None
+) -> IStreamClientEndpoint:
     """
     The client endpoint for a C{ws://} or C{wss://} URL.  For C{wss://},
     the server's certificate and host name are verified with
-    C{optionsForClientTLS} unless C{tls_options} says otherwise.
+    C{optionsForClientTLS}, against the platform's trusted authorities or
+    those in C{ca_file}, unless C{tls_options} says otherwise.
+
+    @param tls_options: a client TLS connection creator for C{wss://}; it
+        wins over C{ca_file}.
+    @param ca_file: a PEM file of the certificate authorities to trust
+        instead of the platform's, read now; ignored for C{ws://}.
+    @raise ValueError: for a URL that is not C{ws://} or C{wss://}, or a
+        C{ca_file} that cannot be read or holds no certificate.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
@@ -44,7 +78,8 @@ def endpoint_for_url(reactor: Any, url: str, tls_options: Any = None) -> IStream
     endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, parts.hostname, port)
     if secure:
         if tls_options is None:
-            tls_options = optionsForClientTLS(parts.hostname)
+            trust_root = None if ca_file is None else _trust_root(ca_file)
+            tls_options = optionsForClientTLS(parts.hostname, trustRoot=trust_root)
         endpoint = wrapClientTLS(tls_options, endpoint)
     return endpoint
 
@@ -85,6 +120,7 @@ class ClientApp:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         retry_policy: Callable[[int], float] | None = None,
         tls_options: Any = None,
+        ca_file: str | None = None,
         encrypt: bool = False,
         server_key_fingerprints: Any = None,
         encryption_limits: Any = None,
@@ -104,7 +140,12 @@ class ClientApp:
             1 s growing 1.5 times per attempt, capped at 60 s, plus up to
             1 s of jitter.
         @param tls_options: a client TLS connection creator for C{wss://}
-            (for example C{optionsForClientTLS(host, trustRoot=ca)}).
+            (for example C{optionsForClientTLS(host, trustRoot=ca)}); it
+            wins over C{ca_file}.
+        @param ca_file: the path of a PEM file of certificate authorities
+            to trust for C{wss://} instead of the platform's; the server's
+            certificate and host name are still verified.  Read by
+            L{connect}, which raises L{ValueError} if it cannot be read.
         @param encrypt: run socketnet-enc/1 before anything else; the
             client then never sends application data in plaintext.
         @param server_key_fingerprints: the C{"sha256:<hex>"}
@@ -124,6 +165,7 @@ class ClientApp:
         self._max_message_size = max_message_size
         self._retry_policy = retry_policy if retry_policy is not None else backoffPolicy()
         self._tls_options = tls_options
+        self._ca_file = ca_file
         self._encryption = {
             "encrypt": encrypt,
             "server_key_fingerprints": server_key_fingerprints,
@@ -168,7 +210,7 @@ class ClientApp:
         """
         if self._factory is not None:
             raise RuntimeError("connect() was called already; make another ClientApp")
-        endpoint = endpoint_for_url(self._reactor, url, self._tls_options)
+        endpoint = endpoint_for_url(self._reactor, url, self._tls_options, self._ca_file)
         factory = self._factory = _AppClientFactory(
             self,
             url,

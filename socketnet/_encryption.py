@@ -388,23 +388,26 @@ class ServerEncryptionLayer(_EncryptionLayer):
             if is_binary:
                 raise ValueError("binary")
             message = _parse(payload, "enc.key")
-            ciphertext = _unb64(message, "key", _keys.CIPHERTEXT_LENGTH)
+            ciphertext = _unb64(message, "key")
             peer_ecdh = _unb64(message, "ecdh", 65)
             shared = _keys.ecdh_shared(self._ecdh, peer_ecdh)
         except ValueError as e:
             raise ProtocolError(CloseCode.HANDSHAKE_FAILED, f"enc.key: {e}") from None
         self._transcript.append(payload)
         self._ecdh = None
+        self._state = "decrypting"
+        if len(ciphertext) != _keys.CIPHERTEXT_LENGTH:
+            self._undecryptable(None)  # the same path as a bad padding
+            return
         d = self._gate.submit(_keys.decrypt_secret, self._server_key.private_key, ciphertext)
         if d is None:
             self._state = "refused"
             self._close(CloseCode.TRY_AGAIN_LATER, CloseCode.TRY_AGAIN_LATER.reason)
             return
-        self._state = "decrypting"
         self._decrypting = d
         d.addCallbacks(self._decrypted, self._undecryptable, callbackArgs=(shared,))
 
-    def _undecryptable(self, failure: Failure) -> None:
+    def _undecryptable(self, failure: Failure | None) -> None:
         self._decrypting = None
         if self._state != "decrypting":
             return

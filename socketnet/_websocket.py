@@ -22,7 +22,7 @@ from autobahn.twisted.websocket import (
     WebSocketServerProtocol,
 )
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
@@ -413,6 +413,7 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
     """
 
     _handshake_error: Exception | None = None
+    _ended: Exception | None = None
 
     def _handshake_failed(self, error: HandshakeFailed) -> None:
         self._handshake_error = error
@@ -459,6 +460,8 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         """
         if self.session is not None and self.session.authorized:
             return succeed(self.session)
+        if self._ended is not None:
+            return fail(self._ended)
         d: Deferred[ClientSession] = Deferred()
         self._authorized_waiters.append(d)
         return d
@@ -482,6 +485,7 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         # close handlers already see whether sends will wait or fail.
         self.factory.connectionEnded(self, code, error)
         self._destroy_stack(code, reason)
+        self._ended = error
         waiters, self._authorized_waiters = self._authorized_waiters, []
         for d in waiters:
             d.errback(error)

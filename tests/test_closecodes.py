@@ -18,7 +18,7 @@ PROTOCOL_DOC = Path(__file__).parent.parent / "docs" / "protocol.md"
 MAX_REASON_BYTES = 123
 
 #: The standard codes socketnet uses; every other code must be private.
-STANDARD_CODES = {1000, 1001, 1009}
+STANDARD_CODES = {1000, 1001, 1009, 1013}
 
 
 class CloseCodeTests(SynchronousTestCase):
@@ -60,7 +60,7 @@ class CloseCodeTests(SynchronousTestCase):
 
     def test_private_codes_in_private_range(self) -> None:
         """
-        Every code other than the standard 1000, 1001 and 1009 is in the
+        Every code other than the standard 1000, 1001, 1009 and 1013 is in the
         private range 4000-4999.
         """
         for code in CloseCode:
@@ -73,14 +73,14 @@ class CloseCodeTests(SynchronousTestCase):
         values.
         """
         self.assertEqual(
-            {CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.MESSAGE_TOO_BIG},
+            {CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.MESSAGE_TOO_BIG, CloseCode.TRY_AGAIN_LATER},
             STANDARD_CODES,
         )
 
     def test_terminal_codes_are_close_codes(self) -> None:
         """
-        L{TERMINAL_CODES} is a non-empty subset of L{CloseCode}: refusal and
-        the two duplicate-id codes.
+        L{TERMINAL_CODES} is a non-empty subset of L{CloseCode}: refusal,
+        the two duplicate-id codes, and a server that requires encryption.
         """
         self.assertTrue(TERMINAL_CODES)
         self.assertLessEqual(set(TERMINAL_CODES), set(CloseCode))
@@ -88,5 +88,5 @@ class CloseCodeTests(SynchronousTestCase):
             self.assertIsInstance(code, CloseCode)
         self.assertEqual(
             set(TERMINAL_CODES),
-            {CloseCode.UNAUTHORIZED, CloseCode.ID_IN_USE, CloseCode.REPLACED},
+            {CloseCode.UNAUTHORIZED, CloseCode.ID_IN_USE, CloseCode.REPLACED, CloseCode.ENCRYPTION_REQUIRED},
         )
