@@ -51,6 +51,7 @@ class LayerStack:
         self._close_wire = close_wire
         self._peer = peer
         self.closing = False
+        self._reading = True
         self.destroyed = False
         #: C{(code, reason)} of the close this side started, if it did.
         self.close_sent: tuple[int, str] | None = None
@@ -101,7 +102,7 @@ class LayerStack:
         its code; any other exception is a bug of ours (or of a handler
         that escaped its guard), logged and closed with 4500.
         """
-        if self.closing:
+        if not self._reading:
             return
         try:
             self.layers[0].receive((payload, is_binary))
@@ -125,13 +126,16 @@ class LayerStack:
 
     def close(self, code: int, reason: str) -> None:
         """
-        Close the connection; frames that arrive afterwards are dropped
-        and nothing more is written.  Layers are destroyed when the
+        Close the connection; nothing more is written.  After a normal
+        close (1000, 1001) frames the peer had already sent, such as
+        replies, are still delivered until the connection ends; after any
+        other code they are dropped.  Layers are destroyed when the
         WebSocket reports the close, through L{destroy}.
         """
         if self.closing:
             return
         self.closing = True
+        self._reading = int(code) in (CloseCode.NORMAL, CloseCode.GOING_AWAY)
         self.close_sent = (int(code), reason)
         self._close_wire(code, reason)
 
@@ -142,6 +146,7 @@ class LayerStack:
         if self.destroyed:
             return
         self.destroyed = self.closing = True
+        self._reading = False
         for layer in reversed(self.layers):
             try:
                 layer.destroy(reason)

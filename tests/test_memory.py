@@ -294,3 +294,24 @@ class RoutedRequestTimerTests(SynchronousTestCase):
         flush_all([a, b])
         self.assertEqual(server.sessions.get("b")._routes, {})
         self.assertFalse(a.client.session.closed)
+
+
+class GracefulCloseTests(SynchronousTestCase):
+    """
+    A normal close still takes what the peer had already sent.
+    """
+
+    def test_reply_in_flight_arrives_after_close(self) -> None:
+        """
+        A reply the server sent before it saw the client's close (1000)
+        still answers the client's request; after an error close frames
+        are dropped.
+        """
+        pair = make_pair(self)
+        pair.server_factory.message_handlers.append(lambda m, s: "answer")
+        d = pair.client.session.request("question")
+        pair.pump.pump()  # the request reaches the server, whose reply is written
+        pair.client.session.close(1000)
+        pair.flush()
+        self.assertEqual(self.successResultOf(d), "answer")
+        self.assertTrue(pair.client.session.closed)
