@@ -304,8 +304,7 @@ class GracefulCloseTests(SynchronousTestCase):
     def test_reply_in_flight_arrives_after_close(self) -> None:
         """
         A reply the server sent before it saw the client's close (1000)
-        still answers the client's request; after an error close frames
-        are dropped.
+        still answers the client's request.
         """
         pair = make_pair(self)
         pair.server_factory.message_handlers.append(lambda m, s: "answer")

@@ -191,6 +191,22 @@ class LayerStackTests(StackTestCase):
         self.assertEqual(self.wire, [])
         self.assertEqual(self.closes, [])
 
+    def test_readingAfterClose(self) -> None:
+        """
+        After a normal close (1000 or 1001) frames still in flight reach
+        the layers; after an error close they are dropped.  Nothing is
+        written after either.
+        """
+        self.stack.close(1000, "bye")
+        self.stack.receive(_frames.reply(1, "late but wanted"), False)
+        self.assertEqual(self.b.received, [_frames.decode(_frames.reply(1, "late but wanted"))])
+        self.b.write_down(b'{"type":"ping"}')
+        self.assertEqual(self.wire, [])
+        self.setUp()
+        self.stack.close(4400, "bad")
+        self.stack.receive(_frames.PING, False)
+        self.assertEqual(self.a.received, [])
+
     def test_writesGoDown(self) -> None:
         """
         Frames written by the top layer pass through each layer below and

@@ -4,6 +4,14 @@ Tests for L{socketnet.tap}, the C{twistd socketnet} plugin.
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+import subprocess
+import sys
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.testing import EventLoggingObserver
@@ -13,7 +21,14 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from socketnet import Authorization, ServerApp
+from socketnet._keys import fingerprint_der, public_der
 from socketnet.tap import Options, makeService
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: An RSA-4096 PKCS#8 PEM key, so that only one test pays for generating
+#: one.
+VECTOR_KEY = os.path.join(HERE, "vectors", "test_server_key.pem")
 
 
 def accept_everyone(authorization: Authorization) -> bool:
@@ -31,6 +46,17 @@ def parse(*argv: str) -> Options:
     options = Options()
     options.parseOptions(list(argv))
     return options
+
+
+def load_key(path: str) -> rsa.RSAPrivateKey:
+    with open(path, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def fingerprint(key: rsa.RSAPrivateKey) -> str:
+    return fingerprint_der(public_der(key.public_key()))
 
 
 class OptionsTests(SynchronousTestCase):
@@ -63,6 +89,10 @@ class OptionsTests(SynchronousTestCase):
         self.assertIsNone(options["tokens"])
         self.assertIsNone(options["verifier"])
         self.assertIsNone(options["token_verifier"])
+        self.assertEqual(options["encrypt"], "off")
+        self.assertIsNone(options["server-key"])
+        self.assertFalse(options["print-fingerprint"])
+        self.assertIsNone(options["server_private_key"])
 
     def test_values(self) -> None:
         """
@@ -224,10 +254,155 @@ class OptionsTests(SynchronousTestCase):
             "--heartbeat-interval",
             "--auth-timeout",
             "--max-message-size",
+            "--encrypt",
+            "--server-key",
+            "--print-fingerprint",
         ):
             self.assertIn(option, usage)
-        for default in ("tcp:8090", "/socket", "client", "10.0", "1048576", "refused"):
+        for default in ("tcp:8090", "/socket", "client", "10.0", "1048576", "refused", "off"):
             self.assertIn(default, usage)
+
+
+class EncryptionOptionsTests(SynchronousTestCase):
+    """
+    Tests for C{--encrypt}, C{--server-key} and C{--print-fingerprint}.
+    """
+
+    def write(self, data: bytes) -> str:
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def test_encryptModes(self) -> None:
+        """
+        C{--encrypt} accepts off, optional and required.
+        """
+        for mode in ("off", "optional", "required"):
+            self.assertEqual(parse("--encrypt", mode)["encrypt"], mode)
+
+    def test_badEncryptMode(self) -> None:
+        """
+        Any other C{--encrypt} value is a usage error naming the option.
+        """
+        for mode in ("on", "Required", ""):
+            error = self.assertRaises(UsageError, parse, "--encrypt", mode)
+            self.assertIn("--encrypt", str(error))
+
+    def test_existingKeyLoaded(self) -> None:
+        """
+        An existing C{--server-key} file is loaded, not replaced.
+        """
+        with open(VECTOR_KEY, "rb") as f:
+            before = f.read()
+        options = parse("--server-key", VECTOR_KEY)
+        self.assertEqual(fingerprint(options["server_private_key"]), fingerprint(load_key(VECTOR_KEY)))
+        with open(VECTOR_KEY, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+    def test_missingKeyCreated(self) -> None:
+        """
+        A missing C{--server-key} file is created holding a new RSA-4096
+        PKCS#8 PEM key, with mode 0600 even under a umask that allows
+        everything; parsing again loads the same key, so the fingerprint
+        survives a restart.
+        """
+        self.addCleanup(os.umask, os.umask(0))
+        path = self.mktemp()
+        first = parse("--encrypt", "required", "--server-key", path)["server_private_key"]
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path, "rb") as f:
+            self.assertTrue(f.read().startswith(b"-----BEGIN PRIVATE KEY-----"))
+        self.assertEqual(first.key_size, 4096)
+        self.assertEqual(fingerprint(load_key(path)), fingerprint(first))
+        second = parse("--server-key", path)["server_private_key"]
+        self.assertEqual(fingerprint(second), fingerprint(first))
+
+    def test_uncreatableKeyFile(self) -> None:
+        """
+        A C{--server-key} file that cannot be created is a usage error
+        naming it.
+        """
+        path = os.path.join(self.mktemp(), "key.pem")
+        error = self.assertRaises(UsageError, parse, "--server-key", path)
+        self.assertIn(path, str(error))
+
+    def test_badKeyFile(self) -> None:
+        """
+        A C{--server-key} file that is not an unencrypted RSA-4096 PKCS#8
+        PEM key is a usage error naming the file and quoting none of it:
+        junk, the same key as PKCS#1, an encrypted PKCS#8 key, an RSA-2048
+        key, an EC key, or a directory.
+        """
+        key = load_key(VECTOR_KEY)
+        pem = serialization.Encoding.PEM
+        pkcs8 = serialization.PrivateFormat.PKCS8
+        bad = {
+            "junk": b"-----BEGIN PRIVATE KEY-----\nsecret junk\n-----END PRIVATE KEY-----\n",
+            "pkcs1": key.private_bytes(
+                pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            ),
+            "encrypted": key.private_bytes(
+                pem, pkcs8, serialization.BestAvailableEncryption(b"password")
+            ),
+            "rsa2048": rsa.generate_private_key(65537, 2048).private_bytes(
+                pem, pkcs8, serialization.NoEncryption()
+            ),
+            "ec": ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                pem, pkcs8, serialization.NoEncryption()
+            ),
+        }
+        for name, data in bad.items():
+            path = self.write(data)
+            error = self.assertRaises(UsageError, parse, "--server-key", path)
+            self.assertIn("--server-key", str(error), name)
+            self.assertIn(path, str(error), name)
+            self.assertNotIn("secret junk", str(error))
+        directory = self.mktemp()
+        os.mkdir(directory)
+        error = self.assertRaises(UsageError, parse, "--server-key", directory)
+        self.assertIn(directory, str(error))
+
+    def test_printFingerprint(self) -> None:
+        """
+        C{--print-fingerprint} prints C{sha256:<hex>} of the server key's
+        SubjectPublicKeyInfo DER, and nothing else, then exits with status
+        0.
+        """
+        stdout = io.StringIO()
+        self.patch(sys, "stdout", stdout)
+        exit = self.assertRaises(SystemExit, parse, "--print-fingerprint", "--server-key", VECTOR_KEY)
+        self.assertEqual(exit.code, 0)
+        self.assertEqual(stdout.getvalue(), fingerprint(load_key(VECTOR_KEY)) + "\n")
+
+    def test_printFingerprintNeedsKey(self) -> None:
+        """
+        C{--print-fingerprint} without C{--server-key} is a usage error.
+        """
+        error = self.assertRaises(UsageError, parse, "--print-fingerprint")
+        self.assertIn("--server-key", str(error))
+
+    def test_twistdPrintFingerprint(self) -> None:
+        """
+        End to end, C{twistd socketnet --print-fingerprint --server-key K}
+        prints the fingerprint and exits with status 0 without starting a
+        server; a usage error exits with status 1.
+        """
+        env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+        twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "socketnet"]
+        done = subprocess.run(
+            [*twistd, "--print-fingerprint", "--server-key", VECTOR_KEY],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.decode("ascii"), fingerprint(load_key(VECTOR_KEY)) + "\n")
+        done = subprocess.run(
+            [*twistd, "--print-fingerprint"], env=env, capture_output=True, timeout=60
+        )
+        self.assertEqual(done.returncode, 1)
+        self.assertIn(b"--print-fingerprint needs --server-key", done.stdout + done.stderr)
 
 
 class TokenVerifierTests(SynchronousTestCase):
@@ -307,6 +482,30 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(factory.heartbeat.interval, 4.0)
         self.assertEqual(factory.auth_timeout, 7.0)
         self.assertIs(factory.verifier, accept_everyone)
+
+    def test_encryptOffByDefault(self) -> None:
+        """
+        Without C{--encrypt} the application does not encrypt.
+        """
+        app = list(makeService(parse("--verifier=tests.test_tap:accept_everyone")))[0].app
+        self.assertEqual(app.factory.encrypt, "off")
+
+    def test_encryptionSettings(self) -> None:
+        """
+        C{--encrypt required --server-key K} builds an application that
+        requires encryption with the key in C{K}: its fingerprint is known
+        as soon as the service is built.
+        """
+        options = parse(
+            "--encrypt",
+            "required",
+            "--server-key",
+            VECTOR_KEY,
+            "--verifier=tests.test_tap:accept_everyone",
+        )
+        app = list(makeService(options))[0].app
+        self.assertEqual(app.factory.encrypt, "required")
+        self.assertEqual(app.server_key_fingerprint, fingerprint(load_key(VECTOR_KEY)))
 
     def test_noVerifier(self) -> None:
         """
