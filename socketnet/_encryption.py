@@ -55,10 +55,16 @@ class EncryptionLimits:
     rekey_records: int = 2**20
     rekey_octets: int = 2**30
     rekey_seconds: float = 3600.0
-    hard_records: int = 2**24
+    hard_records: int = attr.ib(default=2**24)
     handshake_timeout: float = 10.0
     queue_frames: int = 1000
     queue_octets: int = 2**20
+
+    @hard_records.validator
+    def _check_hard_limit(self, attribute: object, value: int) -> None:
+        # The key update itself is a record: it must fit under the limit.
+        if not self.rekey_records < value:
+            raise ValueError("rekey_records must be below hard_records")
 
 
 def _b64(data: bytes) -> str:
@@ -348,7 +354,14 @@ class ServerEncryptionLayer(_EncryptionLayer):
             self._go_plain()
             self._deliver_up(frame)
             return
-        if hello.get("version") != _keys.VERSION or _keys.SUITE not in (hello.get("suites") or ()):
+        version, suites = hello.get("version"), hello.get("suites")
+        if (
+            type(version) is not int
+            or not isinstance(suites, list)
+            or not all(isinstance(suite, str) for suite in suites)
+        ):
+            raise ProtocolError(CloseCode.HANDSHAKE_FAILED, "enc.hello: bad version or suites")
+        if version != _keys.VERSION or _keys.SUITE not in suites:
             raise ProtocolError(CloseCode.HANDSHAKE_FAILED, "no common version and suite")
         try:
             _unb64(hello, "nonce", _keys.NONCE_LENGTH)

@@ -83,7 +83,13 @@ def load_server_public_key(der: bytes, pins: frozenset[str] | None) -> rsa.RSAPu
     try:
         key = serialization.load_der_public_key(der)
     except ValueError:
-        raise BadServerKey("the server's key is not a SubjectPublicKeyInfo DER") from None
+        key = None
+    # cryptography also reads PKCS#1; only SubjectPublicKeyInfo is valid
+    # here (browsers import nothing else), so the bytes must round-trip.
+    if key is None or key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != der:
+        raise BadServerKey("the server's key is not a SubjectPublicKeyInfo DER")
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size != RSA_BITS:
         raise BadServerKey("the server's key is not an RSA-4096 key")
     if key.public_numbers().e != 65537:
@@ -105,12 +111,15 @@ def decrypt_secret(private_key: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes:
     @raise ValueError: for any ciphertext that does not decrypt to a
         32-byte secret (one error, whatever went wrong).
     """
-    if len(ciphertext) != CIPHERTEXT_LENGTH:
-        raise ValueError("bad key ciphertext")
-    secret = private_key.decrypt(ciphertext, _OAEP)
-    if len(secret) != SECRET_LENGTH:
-        raise ValueError("bad key ciphertext")
-    return secret
+    if len(ciphertext) == CIPHERTEXT_LENGTH:
+        try:
+            secret = private_key.decrypt(ciphertext, _OAEP)
+        except ValueError:
+            pass
+        else:
+            if len(secret) == SECRET_LENGTH:
+                return secret
+    raise ValueError("bad key ciphertext")
 
 
 # ECDH.
@@ -205,7 +214,7 @@ class Sealer(_Direction):
     Seals this side's outgoing records: one direction's epoch, sequence
     numbers and rekeying.
 
-    @ivar records: data records sealed in the current epoch.
+    @ivar sequence: records sealed in the current epoch.
     @ivar octets: plaintext bytes sealed in the current epoch.
     """
 

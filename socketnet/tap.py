@@ -7,13 +7,24 @@ L{MultiService} holding the application (closed with 1001 when twistd
 stops) and one listening service per C{--listen} endpoint description::
 
     twistd -n socketnet --listen tcp:8090 --tokens examples/tokens.txt
+
+With C{--encrypt} the server runs socketnet-enc/1 with the RSA-4096 key
+in C{--server-key} (created when missing);
+C{twistd socketnet --print-fingerprint --server-key key.pem} prints the
+fingerprint clients pin.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import os
+import sys
 from typing import Any, Callable
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from twisted.application import strports
 from twisted.application.service import MultiService, Service
@@ -23,6 +34,7 @@ from twisted.python import usage
 
 from ._authorization import Authorization
 from ._heartbeat import Heartbeat
+from ._keys import RSA_BITS, fingerprint_der, public_der
 from ._server import ServerApp, _path_segments
 from ._tokens import TokenVerifier, parse_tokens
 from ._websocket import DEFAULT_MAX_MESSAGE_SIZE
@@ -53,6 +65,100 @@ def _load_verifier(spec: str) -> Callable[[Authorization], Any]:
     return found
 
 
+_ENCRYPT_MODES = ("off", "optional", "required")
+
+_PKCS8_PEM = b"-----BEGIN PRIVATE KEY-----"
+
+
+def _read_server_key(path: str, pem: bytes) -> rsa.RSAPrivateKey:
+    """
+    Parse C{pem}, the content of C{path}, as the server key.
+
+    @raise ValueError: unless it is an unencrypted PKCS#8 PEM RSA-4096 key
+        with e=65537 (the message never quotes the file).
+    """
+    if _PKCS8_PEM not in pem:
+        raise ValueError(
+            f"{path} is not an unencrypted PKCS#8 PEM private key "
+            "('-----BEGIN PRIVATE KEY-----'; convert with openssl pkcs8 -topk8 -nocrypt)"
+        )
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError(f"{path} is not a valid PKCS#8 PEM private key") from None
+    if (
+        not isinstance(key, rsa.RSAPrivateKey)
+        or key.key_size != RSA_BITS
+        or key.public_key().public_numbers().e != 65537
+    ):
+        raise ValueError(f"{path} is not an RSA-{RSA_BITS} key with e=65537")
+    return key
+
+
+def _create_server_key(path: str) -> rsa.RSAPrivateKey:
+    """
+    Generate an RSA-4096 key and write it to the new file C{path} as
+    PKCS#8 PEM, readable by its owner only from the moment it exists.
+
+    @raise FileExistsError: if C{path} exists.
+    """
+    # O_EXCL: never replace a file (nor follow a symbolic link); 0o600 from
+    # the start, so the key is never readable by others, even briefly.
+    # Created before the slow generation, so that a bad path fails fast.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        # Interrupted or failed: leave no empty or partial key behind.
+        os.unlink(path)
+        raise
+    return key
+
+
+def _load_server_key(path: str) -> rsa.RSAPrivateKey:
+    """
+    Load the server key from C{path}, or create it there when the file is
+    missing, so that restarts keep the same key and fingerprint.
+
+    This runs synchronously (RSA-4096 generation takes a second or more),
+    which is acceptable only because twistd parses its options before the
+    reactor starts; never call it from reactor code.
+
+    @raise ValueError: if the file cannot be read or created, or is not an
+        unencrypted PKCS#8 PEM RSA-4096 key.
+    """
+    try:
+        with open(path, "rb") as f:
+            pem = f.read()
+    except FileNotFoundError:
+        try:
+            return _create_server_key(path)
+        except FileExistsError:
+            # Created meanwhile by another process, or a dangling symbolic
+            # link (which O_EXCL refuses to follow): read what is there.
+            pass
+        except OSError as e:
+            raise ValueError(f"cannot create {path}: {e.strerror}") from e
+        try:
+            with open(path, "rb") as f:
+                pem = f.read()
+        except OSError as e:
+            raise ValueError(f"cannot read {path}: {e.strerror}") from e
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}") from e
+    return _read_server_key(path, pem)
+
+
 class Options(usage.Options):
     """
     The command line of C{twistd socketnet}.
@@ -64,6 +170,14 @@ class Options(usage.Options):
         "by --tokens or --verifier; with neither, the server starts but "
         "refuses every client (and logs a warning)."
     )
+    optFlags = [
+        [
+            "print-fingerprint",
+            None,
+            "Print the fingerprint (sha256:<hex>) of the --server-key key, "
+            "creating the key file if missing, and exit.",
+        ],
+    ]
     optParameters = [
         ["path", None, "/socket", "URL path of the WebSocket endpoint."],
         [
@@ -93,11 +207,29 @@ class Options(usage.Options):
             "Largest message in bytes; a larger one closes the connection.",
             int,
         ],
+        [
+            "encrypt",
+            None,
+            "off",
+            "socketnet-enc/1 message encryption: off, optional (each client "
+            "chooses) or required.",
+        ],
+        [
+            "server-key",
+            None,
+            None,
+            "RSA-4096 server key, an unencrypted PKCS#8 PEM file; created "
+            "(mode 0600) when missing, so restarts keep the same fingerprint. "
+            "[default: with --encrypt, a new key at every start, which "
+            "clients cannot pin]",
+        ],
     ]
     compData = usage.Completions(
         optActions={
             "tokens": usage.CompleteFiles(),
+            "server-key": usage.CompleteFiles(),
             "heartbeat-mode": usage.CompleteList(["client", "server"]),
+            "encrypt": usage.CompleteList(list(_ENCRYPT_MODES)),
         }
     )
 
@@ -105,6 +237,7 @@ class Options(usage.Options):
         super().__init__()
         self["listen"] = []
         self["token_verifier"] = None
+        self["server_private_key"] = None
 
     def opt_listen(self, description: str) -> None:
         # One line: usage.Options keeps a docstring's line breaks and indents.
@@ -113,11 +246,17 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         """
-        Fill in the default listen description, check every value, and
-        build the token verifier as C{self["token_verifier"]}.
+        Fill in the default listen description, check every value, build
+        the token verifier as C{self["token_verifier"]} and load (or
+        create) the server key as C{self["server_private_key"]}.
 
-        @raise usage.UsageError: for a bad value, or both C{--tokens} and
-            C{--verifier}.
+        With C{--print-fingerprint}, print the key's fingerprint to
+        standard output and exit.
+
+        @raise usage.UsageError: for a bad value, both C{--tokens} and
+            C{--verifier}, C{--print-fingerprint} without C{--server-key},
+            or a server key file that is not an RSA-4096 PKCS#8 PEM key.
+        @raise SystemExit: with status 0 after printing the fingerprint.
         """
         if not self["listen"]:
             self["listen"] = ["tcp:8090"]
@@ -141,6 +280,24 @@ class Options(usage.Options):
                 raise usage.UsageError(str(e)) from e
         elif self["verifier"] is not None:
             self["token_verifier"] = _load_verifier(self["verifier"])
+        if self["encrypt"] not in _ENCRYPT_MODES:
+            raise usage.UsageError(
+                f"--encrypt must be off, optional or required, not {self['encrypt']!r}"
+            )
+        if self["print-fingerprint"] and self["server-key"] is None:
+            raise usage.UsageError("--print-fingerprint needs --server-key")
+        if self["server-key"] is not None:
+            # Synchronous file I/O and perhaps RSA-4096 generation: fine
+            # here, since twistd parses options before the reactor starts.
+            try:
+                self["server_private_key"] = _load_server_key(self["server-key"])
+            except ValueError as e:
+                raise usage.UsageError(f"--server-key: {e}") from e
+        if self["print-fingerprint"]:
+            public_key = self["server_private_key"].public_key()
+            sys.stdout.write(fingerprint_der(public_der(public_key)) + "\n")
+            sys.stdout.flush()
+            raise SystemExit(0)
 
 
 class _AppService(Service):
@@ -175,6 +332,8 @@ def makeService(options: Options) -> MultiService:
         heartbeat=Heartbeat(mode=options["heartbeat-mode"], interval=options["heartbeat-interval"]),
         auth_timeout=options["auth-timeout"],
         max_message_size=options["max-message-size"],
+        encrypt=options["encrypt"],
+        server_key=options["server_private_key"],
     )
     if options["token_verifier"] is not None:
         app.set_token_verifier(options["token_verifier"])

@@ -450,10 +450,13 @@ class RecordTests(SynchronousTestCase):
 
     def test_hard_limit(self) -> None:
         """
-        A receiver refuses records past the hard limit of one epoch.
+        A receiver refuses records past the hard limit of one epoch (a
+        sender that never rekeys), and limits that would leave no room for
+        the key update are refused.
         """
-        limits = EncryptionLimits(rekey_records=100, hard_records=4)
-        wire = self.established(limits=limits)
+        self.assertRaises(ValueError, EncryptionLimits, rekey_records=4, hard_records=4)
+        wire = self.established(limits=EncryptionLimits(rekey_records=100))
+        wire.server._records._opener._hard_limit = 4
         for n in range(5):
             wire.client.write((b"{}", False))
         for frame in wire.to_server[:4]:

@@ -375,7 +375,11 @@ def build() -> dict[str, Any]:
     bad_ciphertexts = [
         {"name": "511 bytes", "ciphertext_b64": b64(short), "expect": "reject"},
         {"name": "512 bytes that are not OAEP", "ciphertext_b64": b64(garbage), "expect": "reject"},
-        {"name": "valid OAEP of a 31-byte secret", "ciphertext_b64": b64(wrong_length_secret), "expect": "reject"},
+        {
+            "name": "valid OAEP of a 31-byte secret",
+            "ciphertext_b64": b64(wrong_length_secret),
+            "expect": "reject",
+        },
     ]
 
     return {
