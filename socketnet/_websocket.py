@@ -415,6 +415,15 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
     _handshake_error: Exception | None = None
     _ended: Exception | None = None
 
+    def connectionLost(self, reason: Any) -> None:
+        if self.session is None and self._handshake_error is None:
+            # Autobahn reports a failed TLS handshake as an unclean close
+            # (1006); keep the real cause for connect()'s error.
+            cause = getattr(reason, "value", None)
+            if _is_tls_failure(cause):
+                self._handshake_error = HandshakeFailed(f"TLS handshake failed: {cause!r}", terminal=True)
+        super().connectionLost(reason)
+
     def _handshake_failed(self, error: HandshakeFailed) -> None:
         self._handshake_error = error
 
@@ -550,6 +559,13 @@ class SocketnetClientFactory(WebSocketClientFactory):
         waits in it.  L{socketnet.ClientApp} overrides this.
         """
         self.outbox.close(error)
+
+
+def _is_tls_failure(cause: object) -> bool:
+    from OpenSSL import SSL
+    from service_identity import VerificationError
+
+    return isinstance(cause, (SSL.Error, VerificationError))
 
 
 def is_terminal(code: int | None, error: Exception | None = None) -> bool:

@@ -304,28 +304,41 @@ class EncryptionOptionsTests(SynchronousTestCase):
         """
         A missing C{--server-key} file is created holding a new RSA-4096
         PKCS#8 PEM key, with mode 0600 even under a umask that allows
-        everything; parsing again loads the same key, so the fingerprint
-        survives a restart.
+        everything, and C{--print-fingerprint} prints its fingerprint;
+        parsing again loads the same key, so the fingerprint survives a
+        restart.  (The one test that generates an RSA-4096 key.)
         """
         self.addCleanup(os.umask, os.umask(0))
+        stdout = io.StringIO()
+        self.patch(sys, "stdout", stdout)
         path = self.mktemp()
-        first = parse("--encrypt", "required", "--server-key", path)["server_private_key"]
+        exit = self.assertRaises(SystemExit, parse, "--print-fingerprint", "--server-key", path)
+        self.assertEqual(exit.code, 0)
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
         with open(path, "rb") as f:
             self.assertTrue(f.read().startswith(b"-----BEGIN PRIVATE KEY-----"))
-        self.assertEqual(first.key_size, 4096)
-        self.assertEqual(fingerprint(load_key(path)), fingerprint(first))
-        second = parse("--server-key", path)["server_private_key"]
-        self.assertEqual(fingerprint(second), fingerprint(first))
+        created = load_key(path)
+        self.assertEqual(created.key_size, 4096)
+        self.assertEqual(stdout.getvalue(), fingerprint(created) + "\n")
+        again = parse("--encrypt", "required", "--server-key", path)["server_private_key"]
+        self.assertEqual(fingerprint(again), fingerprint(created))
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
 
     def test_uncreatableKeyFile(self) -> None:
         """
         A C{--server-key} file that cannot be created is a usage error
-        naming it.
+        naming it: one in a missing directory, or a symbolic link to a
+        missing file, which is not followed.
         """
         path = os.path.join(self.mktemp(), "key.pem")
         error = self.assertRaises(UsageError, parse, "--server-key", path)
         self.assertIn(path, str(error))
+        link = self.mktemp()
+        target = self.mktemp()
+        os.symlink(target, link)
+        error = self.assertRaises(UsageError, parse, "--server-key", link)
+        self.assertIn(link, str(error))
+        self.assertFalse(os.path.exists(target))
 
     def test_badKeyFile(self) -> None:
         """

@@ -11,16 +11,17 @@ import os
 from typing import Any
 
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet import reactor
 from twisted.internet.endpoints import HostnameEndpoint
-from twisted.internet.ssl import Certificate, VerificationError, optionsForClientTLS
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from socketnet import ServerApp
 from socketnet._client import endpoint_for_url
 from socketnet._websocket import SocketnetClientProtocol
-from socketnet.errors import SessionClosed
+from socketnet.errors import HandshakeFailed
 
 from ._certs import authority_file, server_files
 from ._helpers import check_token, client
@@ -29,7 +30,6 @@ SERVER_KEY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vectors",
 
 #: Close code Autobahn reports when the connection ends without a closing
 #: handshake, as it does when TLS fails.
-ABNORMAL_CLOSE = 1006
 
 
 def recording_protocol(reasons: list[Failure]) -> type[SocketnetClientProtocol]:
@@ -68,10 +68,11 @@ class TLSTests(TestCase):
         self.addCleanup(app.close)
         return app, port.getHost().port
 
-    async def assert_refused(self, url: str, **kwargs: Any) -> tuple[SessionClosed, Failure]:
+    async def assert_refused(self, url: str, **kwargs: Any) -> tuple[HandshakeFailed, Failure]:
         """
         Check that a client connecting to C{url} never gets a WebSocket
-        and that C{connect()} fails with L{SessionClosed}, close code 1006.
+        and that C{connect()} fails with a terminal L{HandshakeFailed}
+        naming the TLS error, so a reconnecting client stops.
 
         @return: that error and the reason TLS gave for losing the
             connection.
@@ -80,9 +81,10 @@ class TLSTests(TestCase):
         app = client(self, protocol=recording_protocol(reasons), **kwargs)
         opened: list[Any] = []
         app.on_session(opened.append)
-        with self.assertRaises(SessionClosed) as caught:
+        with self.assertRaises(HandshakeFailed) as caught:
             await app.connect(url)
-        self.assertEqual(caught.exception.code, ABNORMAL_CLOSE)
+        self.assertTrue(caught.exception.terminal)
+        self.assertIn("TLS handshake failed", str(caught.exception))
         self.assertEqual(opened, [])
         self.assertEqual(len(reasons), 1)
         return caught.exception, reasons[0]
@@ -112,11 +114,26 @@ class TLSTests(TestCase):
         session = await client(self, ca_file=files.ca).connect(f"wss://127.0.0.1:{port}/socket")
         self.assertEqual(await session.request(1), {"echo": 1})
 
+    async def test_ca_bundle(self) -> None:
+        """
+        C{ca_file} may hold several certificates; the client trusts each,
+        not only the first.
+        """
+        files = server_files(self)
+        app, port = await self.start_tls_server(files)
+        bundle = self.mktemp()
+        with open(bundle, "wb") as out:
+            for path in (authority_file(self, "unrelated"), files.ca):
+                with open(path, "rb") as f:
+                    out.write(f.read())
+        session = await client(self, ca_file=bundle).connect(f"wss://localhost:{port}/socket")
+        self.assertEqual(await session.request("b"), {"echo": "b"})
+
     async def test_untrusted_ca(self) -> None:
         """
         A server certificate signed by a CA the client does not trust is
         refused: TLS fails with an C{OpenSSL.SSL.Error}, and C{connect()}
-        fails with L{SessionClosed} (1006) saying "certificate verify
+        fails with L{HandshakeFailed} saying "certificate verify
         failed".
         """
         files = server_files(self)
@@ -143,7 +160,7 @@ class TLSTests(TestCase):
         """
         A certificate from the trusted CA for another name is refused: TLS
         fails with C{service_identity}'s L{VerificationError} and
-        C{connect()} with L{SessionClosed} (1006).
+        C{connect()} with L{HandshakeFailed}.
         """
         files = server_files(self, names=("other.example",))
         app, port = await self.start_tls_server(files)
