@@ -254,7 +254,7 @@ class ClientApp:
     def _give_up(self, failure: Failure) -> None:
         self._first_session.fire(failure)
         if self._factory is not None:
-            self._factory.outbox.close(failure.value)
+            self._factory.stopWaiting(failure.value)
 
     def _connection_ended(self, protocol: Any, code: int | None, error: Exception) -> None:
         if self._stopping:
@@ -290,7 +290,7 @@ class ClientApp:
         closed = SessionClosed("the client was closed")
         self._first_session.fire(Failure(closed))
         if self._factory is not None:
-            self._factory.outbox.close(closed)
+            self._factory.stopWaiting(closed)
         protocol = self._protocol_now
         if protocol is not None and protocol.session is not None and not protocol.session.closed:
             lost = protocol.whenLost()

@@ -56,12 +56,17 @@ class Peer:
         return self._session._request_frame(build, timeout)
 
 
+def _announced(timeout: float | None) -> float | None:
+    # The server keeps a routed request at most MAX_TIMEOUT seconds.
+    return None if timeout is None else min(timeout, _frames.MAX_TIMEOUT)
+
+
 def _request_to(data: Any, to: str, timeout: float | None, request: int) -> bytes:
-    return _frames.routed(data, request, to=to, timeout=timeout)
+    return _frames.routed(data, request, to=to, timeout=_announced(timeout))
 
 
 def _request_in(data: Any, channel: str, timeout: float | None, request: int) -> bytes:
-    return _frames.routed(data, request, channel=channel, timeout=timeout)
+    return _frames.routed(data, request, channel=channel, timeout=_announced(timeout))
 
 
 class Peers:
@@ -239,6 +244,15 @@ class ClientChannels:
         if session is self.session:
             for channel in self._channels.values():
                 channel.joined = False
+
+    def _stop(self, error: BaseException) -> None:
+        """
+        No session will come again: fail every join still waiting for one.
+        """
+        for channel in self._channels.values():
+            waiters, channel._join_waiters = channel._join_waiters, []
+            for waiter in waiters:
+                waiter.errback(error)
 
     def _dispatch(self, message: Message) -> None:
         channel = self._channels.get(message.channel)

@@ -317,8 +317,7 @@ class Router:
 
     def _sent(self, found: bool, token: str | None, session: ServerSession, to: str) -> None:
         if found:
-            if token is not None and token in self._waiting:
-                self._waiting[token].expected = 1
+            self._recipients(token, 1)
             return
         error = NoSuchSession(f"client {to!r} is not connected", to=to)
         if token is not None:
@@ -327,18 +326,21 @@ class Router:
             session._write_reply(_frames.error("NoSuchSession", str(error), to=to))
 
     def _published(self, count: int, token: str | None, channel_id: str) -> None:
-        if token is None:
-            return
-        waiting = self._waiting.get(token)
-        if waiting is None:
-            return
-        if count == 0:
+        if count == 0 and token is not None:
             error = NoSuchSession(f"channel {channel_id!r} has no other member", channel=channel_id)
             self._finish(token, error=_error(error))
+        else:
+            self._recipients(token, count)
+
+    def _recipients(self, token: str | None, count: int) -> None:
+        # The broker says how many got the request; errors that came back
+        # before it said so count already.
+        waiting = self._waiting.get(token) if token is not None else None
+        if waiting is None:
             return
         waiting.expected = count
         if waiting.failures >= count:
-            self._finish(token, error={"name": "SessionClosed", "message": "no member answered"})
+            self._finish(token, error={"name": "SessionClosed", "message": "no recipient answered"})
 
     def _refuse(self, session: ServerSession, frame: _frames.Frame, error: Exception) -> None:
         if session.closed:
@@ -361,9 +363,17 @@ class Router:
         token = self._new_token()
         waiting = self._waiting[token] = _Waiting(session, request, None)
         # The requester's own timeout is the longest anyone waits.
-        waiting.timer = self._clock.callLater(timeout or _frames.MAX_TIMEOUT, self._forget, token)
+        waiting.timer = self._clock.callLater(timeout or _frames.MAX_TIMEOUT, self._expire, token)
         session._routed_out.add(token)
         return token
+
+    def _expire(self, token: str) -> None:
+        waiting = self._waiting.get(token)
+        if waiting is not None:
+            waiting.timer = None
+            # The requester has given up by now, unless it asked for no
+            # timeout at all: then this is its answer, not silence.
+            self._finish(token, error={"name": "ReplyTimeout", "message": "no reply in time"})
 
     def _forget(self, token: str) -> None:
         waiting = self._waiting.pop(token, None)
@@ -428,6 +438,9 @@ class Router:
             return d
         if kind == "exit":
             return _then(self._leave(session, channel_id), lambda _: session._write_reply(_frames.reply(request, None)))
+        if channel_id in session._channels:
+            session._write_reply(_frames.reply(request, None))  # joining twice is one membership
+            return None
         return _then(
             self._allowed(session, channel_id, "join"),
             partial(self._join, session, channel_id, request),
@@ -439,9 +452,6 @@ class Router:
         if not allowed:
             error = f"not allowed to join channel {channel_id!r}"
             session._write_reply(_frames.reply_error(request, "Forbidden", error))
-            return None
-        if channel_id in session._channels:
-            session._write_reply(_frames.reply(request, None))
             return None
         session._channels.add(channel_id)
         self.channels._add(channel_id, session)

@@ -558,7 +558,15 @@ class SocketnetClientFactory(WebSocketClientFactory):
         reconnecting owner nothing will carry the outbox on: fail what
         waits in it.  L{socketnet.ClientApp} overrides this.
         """
+        self.stopWaiting(error)
+
+    def stopWaiting(self, error: BaseException) -> None:
+        """
+        No connection will follow: fail what waits in the outbox and joins
+        that wait for a session with C{error}; later sends raise it.
+        """
         self.outbox.close(error)
+        self.channels._stop(error)
 
 
 def _is_tls_failure(cause: object) -> bool:

@@ -64,7 +64,7 @@ class IRouter(Interface):
 
       - a message: C{{"data", "from", "channel"?, "route"?}}, where
         C{"from"} is the sender's client id or C{None} for the server, and
-        C{"route"} is C{[node_id, token, timeout]} when a reply is wanted;
+        C{"route"} is C{[node_id, token]} when a reply is wanted;
       - a reply: C{{"token", "data"}} or C{{"token", "error": {"name",
         "message"}}}.
     """

@@ -314,3 +314,66 @@ class GracefulCloseTests(SynchronousTestCase):
         pair.flush()
         self.assertEqual(self.successResultOf(d), "answer")
         self.assertTrue(pair.client.session.closed)
+
+
+class RoutingEdgeTests(SynchronousTestCase):
+    """
+    Routing corner cases found in review.
+    """
+
+    def test_long_timeout_is_clamped(self) -> None:
+        """
+        A routed request with a timeout beyond the protocol's maximum is
+        announced with the maximum instead of breaking the connection.
+        """
+        server, (a, b) = join_pairs(self, ["a", "b"])
+        b.client.session.sessions.on_message(lambda m: "ok")
+        d = a.client.session.sessions.to("b").request("q", timeout=10**6)
+        flush_all([a, b])
+        self.assertEqual(self.successResultOf(d), "ok")
+        self.assertFalse(a.client.session.closed)
+
+    def test_no_timeout_ends_at_the_server_maximum(self) -> None:
+        """
+        A routed request without a timeout fails with ReplyTimeout when
+        the server stops waiting for it (after MAX_TIMEOUT), instead of
+        hanging forever.
+        """
+        from socketnet import _frames
+
+        server, (a, b) = join_pairs(self, ["a", "b"])
+        b.client.session.sessions.on_message(lambda m: None)
+        d = a.client.session.sessions.to("b").request("q", timeout=None)
+        flush_all([a, b])
+        a.reactor.advance(_frames.MAX_TIMEOUT)
+        flush_all([a, b])
+        self.failureResultOf(d, ReplyTimeout)
+        self.assertEqual(server.router._waiting, {})
+
+    def test_join_twice_asks_once(self) -> None:
+        """
+        Joining a channel the session is already in answers at once,
+        without asking the authorizer again.
+        """
+        server, (a,) = join_pairs(self, ["a"])
+        asked: list[str] = []
+        server.router.authorizer = lambda session, channel, action: asked.append(action) or True
+        channel = a.client.session.channel("room")
+        first, second = channel.join(), channel.join()
+        flush_all([a])
+        self.successResultOf(first)
+        self.successResultOf(second)
+        self.assertEqual(asked, ["join"])
+
+    def test_join_waiting_fails_when_client_stops(self) -> None:
+        """
+        A join made while disconnected fails with the client's final error
+        when no session will come again.
+        """
+        server, (a,) = join_pairs(self, ["a"])
+        a.server.session.close(4000)
+        flush_all([a])
+        d = a.client.session.channel("room").join()
+        self.assertNoResult(d)
+        a.client.factory.stopWaiting(SessionClosed("the client was closed"))
+        self.failureResultOf(d, SessionClosed)
