@@ -221,16 +221,16 @@ class HandshakeTests(SynchronousTestCase):
         self.assertIn(b"socketnet.v1", value)
 
 
-def join_pairs(testcase: Any, ids: list[str]) -> tuple[Any, list[Any]]:
+def join_pairs(testcase: Any, ids: list[str], heartbeat: Heartbeat | None = None) -> tuple[Any, list[Any]]:
     """
     One server factory and an in-memory client per id, all authorized.
     """
     reactor = MemoryReactorClock()
-    server = SocketnetServerFactory(reactor=reactor)
+    server = SocketnetServerFactory(reactor=reactor, heartbeat=heartbeat)
     server.verifier = lambda authorization: True
     pairs = []
     for n, client_id in enumerate(ids):
-        client = SocketnetClientFactory(URL, Authorization(client_id, "t"), reactor=reactor)
+        client = SocketnetClientFactory(URL, Authorization(client_id, "t"), reactor=reactor, heartbeat=heartbeat)
         pairs.append(connect_pair(server, client, reactor, client_port=40000 + n))
     return server, pairs
 
@@ -341,7 +341,8 @@ class RoutingEdgeTests(SynchronousTestCase):
         """
         from socketnet import _frames
 
-        server, (a, b) = join_pairs(self, ["a", "b"])
+        # One jump of a day: heartbeats slower than that keep both open.
+        server, (a, b) = join_pairs(self, ["a", "b"], Heartbeat(interval=_frames.MAX_TIMEOUT))
         b.client.session.sessions.on_message(lambda m: None)
         d = a.client.session.sessions.to("b").request("q", timeout=None)
         flush_all([a, b])
