@@ -23,12 +23,8 @@ from ._authorization import Authorization
 from ._heartbeat import Heartbeat
 from ._observer import OneShotObserver
 from ._session import ClientSession
-from ._websocket import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    SocketnetClientFactory,
-    SocketnetClientProtocol,
-    is_terminal,
-)
+from ._client_websocket import SocketnetClientFactory, SocketnetClientProtocol, is_terminal
+from ._websocket import DEFAULT_MAX_MESSAGE_SIZE
 from .errors import SessionClosed
 
 

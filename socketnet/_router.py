@@ -9,7 +9,6 @@ here assumes that a recipient is connected to this process.
 
 from __future__ import annotations
 
-from collections import deque
 from functools import partial
 from typing import Any, Callable
 
@@ -25,7 +24,7 @@ from ._registry import SessionRegistry
 from ._replies import with_timeout
 from ._messages import Message, call_each
 from ._session import ServerSession
-from .errors import Forbidden, NoSuchSession, SessionClosed, from_wire
+from .errors import Forbidden, NoSuchSession, from_wire
 from .interfaces import IBroker, IRouter
 
 #: How many routed requests one session may have waiting at once, as

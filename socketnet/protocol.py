@@ -14,13 +14,10 @@ Override these hooks of L{SocketnetServerProtocol}:
 L{SocketnetClientProtocol} has the same hooks but the first.
 """
 
-from ._session import ClientSession, Message, ServerSession
-from ._websocket import (
-    SocketnetClientFactory,
-    SocketnetClientProtocol,
-    SocketnetServerFactory,
-    SocketnetServerProtocol,
-)
+from ._client_websocket import SocketnetClientFactory, SocketnetClientProtocol
+from ._messages import Message
+from ._session import ClientSession, ServerSession
+from ._websocket import SocketnetServerFactory, SocketnetServerProtocol
 
 __all__ = [
     "SocketnetServerProtocol",

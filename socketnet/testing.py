@@ -19,7 +19,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock
 from twisted.test import iosim
 
-from ._websocket import SocketnetClientFactory, SocketnetServerFactory
+from ._client_websocket import SocketnetClientFactory
+from ._websocket import SocketnetServerFactory
 
 #: The URL in-memory clients pretend to connect to.
 URL = "ws://127.0.0.1:8090/socket"

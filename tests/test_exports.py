@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import socketnet
 import socketnet.errors
 import socketnet.protocol
-from socketnet import _authorization, _client, _heartbeat, _server, _session, _websocket
+from socketnet import _authorization, _client, _client_websocket, _heartbeat, _messages, _server, _websocket
 
 
 class ExportTests(SynchronousTestCase):
@@ -47,8 +47,8 @@ class ExportTests(SynchronousTestCase):
         façade is built on.
         """
         self.assertIs(socketnet.protocol.SocketnetServerProtocol, _websocket.SocketnetServerProtocol)
-        self.assertIs(socketnet.protocol.SocketnetClientFactory, _websocket.SocketnetClientFactory)
-        self.assertIs(socketnet.protocol.Message, _session.Message)
+        self.assertIs(socketnet.protocol.SocketnetClientFactory, _client_websocket.SocketnetClientFactory)
+        self.assertIs(socketnet.protocol.Message, _messages.Message)
         for name in socketnet.protocol.__all__:
             self.assertTrue(hasattr(socketnet.protocol, name), name)
         self.assertIsInstance(socketnet.ServerApp().factory, socketnet.protocol.SocketnetServerFactory)

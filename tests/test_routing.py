@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
+from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from socketnet import Authorization, ClientApp, ServerApp
-from socketnet.errors import Forbidden, NoSuchSession, ReplyTimeout, SessionClosed
+from socketnet.errors import Forbidden, NoSuchSession, SessionClosed
 
-from ._helpers import Collector, client, raw_client, start_server
+from ._helpers import Collector, raw_client, start_server
 
 
 async def open_app(testcase: TestCase, **kwargs: Any) -> tuple[ServerApp, str]:

@@ -20,7 +20,7 @@ from twisted.trial.unittest import TestCase
 
 from socketnet import ServerApp
 from socketnet._client import endpoint_for_url
-from socketnet._websocket import SocketnetClientProtocol
+from socketnet.protocol import SocketnetClientProtocol
 from socketnet.errors import HandshakeFailed
 
 from ._certs import authority_file, server_files
