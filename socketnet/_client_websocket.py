@@ -6,6 +6,7 @@ a client's layer stack.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any, Callable
 
@@ -66,7 +67,12 @@ class SocketnetClientProtocol(_StackEdge, WebSocketClientProtocol):
         encryption = None
         if f.encrypt:
             encryption = partial(
-                ClientEncryptionLayer, f.pins, f.encryption_limits, self._encrypted, self._handshake_failed
+                ClientEncryptionLayer,
+                f.pins,
+                f.encryption_limits,
+                self._encrypted,
+                self._handshake_failed,
+                max_record=f.maxMessagePayloadSize,
             )
         self.session = self._build_stack(
             encryption,
@@ -166,7 +172,7 @@ class SocketnetClientFactory(WebSocketClientFactory):
             server's key must be one of (current and next, for rotation).
         """
         super().__init__(url, protocols=[_frames.SUBPROTOCOL], reactor=reactor)
-        self.pins = frozenset(server_key_fingerprints or ())
+        self.pins = normalise_pins(server_key_fingerprints)
         self.encrypt = bool(encrypt or self.pins)
         self.encryption_limits = encryption_limits if encryption_limits is not None else EncryptionLimits()
         self.authorization = authorization
@@ -211,6 +217,26 @@ def is_terminal(code: int | None, error: Exception | None = None) -> bool:
         or isinstance(error, ProtocolError)
         or (isinstance(error, HandshakeFailed) and error.terminal)
     )
+
+
+def normalise_pins(fingerprints: Any) -> frozenset[str]:
+    """
+    The pin set from a string or an iterable of C{"sha256:<hex>"}
+    fingerprints, lower-cased.
+
+    @raise ValueError: for anything that is not such a fingerprint.
+    """
+    if fingerprints is None:
+        return frozenset()
+    if isinstance(fingerprints, str):
+        fingerprints = [fingerprints]
+    pins = set()
+    for pin in fingerprints:
+        pin = str(pin).strip().lower()
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", pin):
+            raise ValueError(f"a server key fingerprint looks like 'sha256:<64 hex digits>', not {pin!r}")
+        pins.add(pin)
+    return frozenset(pins)
 
 
 __all__ = ["SocketnetClientProtocol", "SocketnetClientFactory", "is_terminal"]

@@ -133,7 +133,17 @@ class _EncryptionLayer:
 
     _log = Logger()
 
-    def __init__(self, limits: EncryptionLimits, on_encrypted: Callable[[], None], clock, write_down, deliver_up, close):
+    def __init__(
+        self,
+        limits: EncryptionLimits,
+        on_encrypted: Callable[[], None],
+        clock,
+        write_down,
+        deliver_up,
+        close,
+        max_record: int = 0,
+    ):
+        self._max_record = max_record
         self._limits = limits
         self._on_encrypted = on_encrypted
         self._clock = clock
@@ -162,6 +172,13 @@ class _EncryptionLayer:
         self._close(code, CloseCode(code).reason)
 
     def write(self, frame: tuple[bytes, bool]) -> None:
+        if self._max_record and len(frame[0]) + _keys.RECORD_OVERHEAD > self._max_record:
+            # Refused before sealing: a sealed record that is never sent
+            # would use up a sequence number and break the connection.
+            raise ValueError(
+                f"a {len(frame[0])}-byte frame does not fit in a record under "
+                f"the {self._max_record}-byte message limit"
+            )
         if self._records is not None:
             for record in self._records.seal(frame[0]):
                 self._write_down((record, True))
@@ -223,8 +240,9 @@ class ServerEncryptionLayer(_EncryptionLayer):
         write_down,
         deliver_up,
         close,
+        max_record: int = 0,
     ):
-        super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close)
+        super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close, max_record)
         self._mode = mode
         self._server_key = server_key
         self._gate = gate
@@ -377,8 +395,9 @@ class ClientEncryptionLayer(_EncryptionLayer):
         write_down,
         deliver_up,
         close,
+        max_record: int = 0,
     ):
-        super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close)
+        super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close, max_record)
         self._pins = pins
         self._on_failed = on_failed
         self._state = "pubkey"

@@ -35,6 +35,8 @@ HEADER = struct.Struct(">BBIQ")  # version, type, epoch, sequence: 14 bytes
 RECORD_DATA = 0
 RECORD_KEY_UPDATE = 1
 TAG_LENGTH = 16
+#: Bytes a record adds to its plaintext.
+RECORD_OVERHEAD = HEADER.size + TAG_LENGTH
 
 _LABEL = b"socketnet-enc/1 "
 _OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)

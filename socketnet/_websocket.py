@@ -231,7 +231,13 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         encryption = None
         if f.encrypt != "off":
             encryption = partial(
-                ServerEncryptionLayer, f.encrypt, f.server_key, f.decrypt_gate, f.encryption_limits, self._encrypted
+                ServerEncryptionLayer,
+                f.encrypt,
+                f.server_key,
+                f.decrypt_gate,
+                f.encryption_limits,
+                self._encrypted,
+                max_record=f.maxMessagePayloadSize,
             )
         self.session = self._build_stack(
             encryption,

@@ -93,10 +93,11 @@ class Forbidden(_Refusal):
 
 class HandshakeFailed(SocketnetError):
     """
-    The encryption handshake failed: the server's key is not pinned or
-    not acceptable, its C{ready} does not match the handshake, the server
-    does not offer encryption, or no C{ready} came in time.  The client
-    never falls back to plaintext.
+    A handshake that protects the connection failed: the TLS handshake
+    (untrusted certificate, wrong host name), or socketnet-enc/1 (the
+    server's key is not pinned or not acceptable, its C{ready} does not
+    match the handshake, the server does not offer encryption, or no
+    C{ready} came in time).  The client never falls back to plaintext.
 
     @ivar terminal: whether trying again cannot help (everything but a
         timeout).

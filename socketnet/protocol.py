@@ -15,6 +15,7 @@ L{SocketnetClientProtocol} has the same hooks but the first.
 """
 
 from ._client_websocket import SocketnetClientFactory, SocketnetClientProtocol
+from ._encryption import EncryptionLimits
 from ._messages import Message
 from ._session import ClientSession, ServerSession
 from ._websocket import SocketnetServerFactory, SocketnetServerProtocol
@@ -27,4 +28,5 @@ __all__ = [
     "ServerSession",
     "ClientSession",
     "Message",
+    "EncryptionLimits",
 ]

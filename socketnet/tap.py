@@ -314,6 +314,10 @@ class _AppService(Service):
     def startService(self) -> None:
         super().startService()
         self._log.info("socketnet serving WebSocket endpoint {path}", path=self.app.path)
+        # Load or make the server key now, not at the first handshake.
+        self.app.prepare().addErrback(
+            lambda failure: self._log.failure("the server key is not available", failure)
+        )
 
     def stopService(self) -> Deferred[None]:
         super().stopService()

@@ -641,3 +641,39 @@ class LoopbackTests(TestCase):
         with self.assertRaises(SessionClosed) as caught:
             await client.connect(url)
         self.assertEqual(caught.exception.code, CloseCode.ENCRYPTION_REQUIRED)
+
+
+class SizeAndPinTests(SynchronousTestCase):
+    """
+    Oversized frames and pin normalisation.
+    """
+
+    def test_oversized_send_leaves_the_connection_intact(self) -> None:
+        """
+        A frame too big for a record under the message limit is refused
+        before it is sealed, so the next record still opens.
+        """
+        reactor = MemoryReactorClock()
+        server = SocketnetServerFactory(reactor=reactor, encrypt="required", server_key=SERVER_KEY, run_blocking=run_now)
+        server.verifier = lambda authorization: True
+        server.message_handlers.append(lambda m, s: "fine")
+        factory = SocketnetClientFactory(URL, Authorization("1", "t"), reactor=reactor, encrypt=True, max_message_size=1024)
+        pair = connect_pair(server, factory, reactor)
+        self.assertRaises(ValueError, pair.client.session.send, "x" * 1000)
+        d = pair.client.session.request("still there?")
+        pair.flush()
+        self.assertEqual(self.successResultOf(d), "fine")
+
+    def test_pins_are_normalised(self) -> None:
+        """
+        A single string is one pin, upper-case hex is accepted, and
+        anything that is not a sha256 fingerprint is refused at once.
+        """
+        from socketnet._client_websocket import normalise_pins
+
+        upper = SERVER_KEY.fingerprint.upper().replace("SHA256", "sha256")
+        self.assertEqual(normalise_pins(upper), frozenset({SERVER_KEY.fingerprint}))
+        self.assertEqual(normalise_pins([SERVER_KEY.fingerprint]), frozenset({SERVER_KEY.fingerprint}))
+        self.assertEqual(normalise_pins(None), frozenset())
+        for bad in ("sha256:xyz", "md5:" + "0" * 32, ["sha256:" + "0" * 63]):
+            self.assertRaises(ValueError, normalise_pins, bad)
