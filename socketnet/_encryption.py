@@ -241,8 +241,14 @@ class ServerEncryptionLayer(_EncryptionLayer):
         deliver_up,
         close,
         max_record: int = 0,
+        admit: Callable[[], bool] = lambda: True,
     ):
+        """
+        @param admit: asked once per handshake, on C{enc.hello}; C{False}
+            (too many handshakes from this peer) closes with 1013.
+        """
         super().__init__(limits, on_encrypted, clock, write_down, deliver_up, close, max_record)
+        self._admit = admit
         self._mode = mode
         self._server_key = server_key
         self._gate = gate
@@ -292,6 +298,10 @@ class ServerEncryptionLayer(_EncryptionLayer):
             raise ProtocolError(CloseCode.HANDSHAKE_FAILED, "enc.hello: bad version or suites")
         if version != _keys.VERSION or _keys.SUITE not in suites:
             raise ProtocolError(CloseCode.HANDSHAKE_FAILED, "no common version and suite")
+        if not self._admit():
+            self._state = "refused"
+            self._close(CloseCode.TRY_AGAIN_LATER, CloseCode.TRY_AGAIN_LATER.reason)
+            return
         try:
             _unb64(hello, "nonce", _keys.NONCE_LENGTH)
         except ValueError as e:

@@ -67,6 +67,8 @@ class ServerApp:
         run_blocking: Callable[..., Deferred[Any]] | None = None,
         encryption_limits: EncryptionLimits | None = None,
         max_pending_decrypts: int = 256,
+        handshakes_per_second: float = 20.0,
+        handshake_burst: int = 40,
         reactor: Any = None,
     ):
         """
@@ -82,6 +84,9 @@ class ServerApp:
             L{close}.
         @param encryption_limits: rekeying and queue limits.
         @param max_pending_decrypts: handshakes waiting for RSA at once;
+            more are closed with 1013.
+        @param handshakes_per_second: encryption handshakes one IP address
+            may start per second, after a burst of C{handshake_burst};
             more are closed with 1013.
         @param auth_timeout: seconds a new connection has to authorize
             before it is closed with 4408.
@@ -122,6 +127,8 @@ class ServerApp:
             run_blocking=run_blocking,
             encryption_limits=encryption_limits,
             max_pending_decrypts=max_pending_decrypts,
+            handshakes_per_second=handshakes_per_second,
+            handshake_burst=handshake_burst,
             reactor=reactor,
         )
         self.factory.protocol = protocol

@@ -39,6 +39,7 @@ from ._router import Router
 from ._session import ServerSession, Session
 from ._stack import CodecLayer, LayerStack
 from .closecodes import CloseCode
+from ._ratelimit import PerAddressLimit
 from ._encryption import DecryptGate, EncryptionLimits, ServerEncryptionLayer, ServerKey
 from .errors import ProtocolError, SessionClosed
 from .interfaces import IBroker
@@ -238,6 +239,7 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
                 f.encryption_limits,
                 self._encrypted,
                 max_record=f.maxMessagePayloadSize,
+                admit=self._admit_handshake,
             )
         self.session = self._build_stack(
             encryption,
@@ -249,6 +251,13 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         )
         self.sessionOpened(self.session)
         self._stack.start()
+
+    def _admit_handshake(self) -> bool:
+        host = getattr(self.transport.getPeer(), "host", "?")
+        if self.factory.handshake_limit.allow(host):
+            return True
+        self._log.warn("too many encryption handshakes from {host}; refusing with 1013", host=host)
+        return False
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         code, reason = self._close_reason(code, reason)
@@ -324,6 +333,8 @@ class SocketnetServerFactory(WebSocketServerFactory):
         run_blocking: Callable[..., Deferred] | None = None,
         encryption_limits: EncryptionLimits | None = None,
         max_pending_decrypts: int = 256,
+        handshakes_per_second: float = 20.0,
+        handshake_burst: int = 40,
         reactor: Any = None,
     ):
         """
@@ -337,6 +348,9 @@ class SocketnetServerFactory(WebSocketServerFactory):
             RSA off the reactor thread; required when C{encrypt} is not
             C{"off"}.
         @param max_pending_decrypts: handshakes waiting for RSA at once;
+            more are closed with 1013.
+        @param handshakes_per_second: encryption handshakes one IP address
+            may start per second after a burst of C{handshake_burst};
             more are closed with 1013.
         @param broker: the L{IBroker} that routes between clients; an
             L{InProcessBroker} by default.
@@ -371,6 +385,7 @@ class SocketnetServerFactory(WebSocketServerFactory):
         if encrypt != "off" and run_blocking is None:
             raise ValueError("encryption needs run_blocking to keep RSA off the reactor thread")
         self.decrypt_gate = DecryptGate(run_blocking, max_pending_decrypts) if run_blocking else None
+        self.handshake_limit = PerAddressLimit(self.reactor, handshakes_per_second, handshake_burst)
         self.router = Router(
             self.sessions,
             broker if broker is not None else InProcessBroker(),

@@ -677,3 +677,39 @@ class SizeAndPinTests(SynchronousTestCase):
         self.assertEqual(normalise_pins(None), frozenset())
         for bad in ("sha256:xyz", "md5:" + "0" * 32, ["sha256:" + "0" * 63]):
             self.assertRaises(ValueError, normalise_pins, bad)
+
+
+class HandshakeRateTests(SynchronousTestCase):
+    """
+    Encryption handshakes are rate-limited per peer address.
+    """
+
+    def test_bucket(self) -> None:
+        """
+        An address gets its burst at once, then one step per 1/rate
+        seconds; other addresses have their own buckets.
+        """
+        from socketnet._ratelimit import PerAddressLimit
+
+        clock = Clock()
+        limit = PerAddressLimit(clock, rate=2.0, burst=3)
+        self.assertEqual([limit.allow("a") for _ in range(4)], [True, True, True, False])
+        self.assertTrue(limit.allow("b"))
+        clock.advance(0.5)
+        self.assertEqual([limit.allow("a"), limit.allow("a")], [True, False])
+
+    def test_over_the_limit_closes_with_1013(self) -> None:
+        """
+        A server whose per-address budget is spent closes the next
+        handshake from that address with 1013, before any RSA work.
+        """
+        reactor = MemoryReactorClock()
+        server = SocketnetServerFactory(
+            reactor=reactor, encrypt="required", server_key=SERVER_KEY, run_blocking=run_now,
+            handshakes_per_second=0.001, handshake_burst=1,
+        )
+        server.verifier = lambda authorization: True
+        first = connect_pair(server, SocketnetClientFactory(URL, Authorization("1", "t"), reactor=reactor, encrypt=True), reactor)
+        self.assertTrue(first.client.session.encrypted)
+        second = connect_pair(server, SocketnetClientFactory(URL, Authorization("2", "t"), reactor=reactor, encrypt=True), reactor, client_port=40001)
+        self.assertEqual(second.client.session.close_reason.code, CloseCode.TRY_AGAIN_LATER)
