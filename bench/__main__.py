@@ -1,0 +1,129 @@
+"""
+socketnet's benchmark suite against raw Autobahn and python-socketio.
+
+    pip install -r bench/requirements.txt
+    python -m bench                          # everything, a few minutes
+    python -m bench --duration 2 --connections 10
+    python -m bench --workloads idle --servers socketnet,autobahn --idle-connections 19000
+
+Each server runs in its own process, and so does the load generator;
+everything talks to 127.0.0.1 only.  Prints one Markdown table and the
+issue's targets; see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._launch import SERVERS, Children
+from ._proc import HZ, machine_ticks
+from ._report import combine, table, targets
+from ._runner import run_one
+
+WORKLOADS = ("request", "direct", "fanout", "idle")
+
+
+def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)}")
+    return names
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0].strip())
+    p.add_argument("--connections", type=int, default=50, help="connections per throughput workload (default 50; fanout: members)")
+    p.add_argument("--duration", type=float, default=5.0, help="measured seconds per run (default 5)")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring (default 2)")
+    p.add_argument("--message-size", type=int, default=128, help="payload bytes per message (default 128)")
+    p.add_argument("--workloads", type=lambda t: _names(t, WORKLOADS), default=list(WORKLOADS),
+                   help="comma-separated, from request,direct,fanout,idle (default all)")
+    p.add_argument("--servers", type=lambda t: _names(t, tuple(SERVERS)), default=["socketnet", "autobahn", "socketio"],
+                   help="comma-separated, from socketnet,autobahn,socketio,socketio-uvloop "
+                        "(default socketnet,autobahn,socketio)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of each throughput workload, servers interleaved; the table shows the median (default 1)")
+    p.add_argument("--fanout-window", type=int, default=1, help="fanout messages in flight (default 1: closed loop)")
+    p.add_argument("--heartbeat", type=float, default=10.0,
+                   help="socketnet heartbeat interval during throughput runs (default 10, the library default)")
+    p.add_argument("--idle-connections", type=int, default=2000, help="idle sessions (default 2000; the issue asks 20000)")
+    p.add_argument("--idle-hold", type=float, default=3.0, help="seconds the idle sessions are held before memory is read")
+    p.add_argument("--idle-heartbeat", type=float, default=1.0, help="socketnet server ping interval while idle (default 1 s)")
+    p.add_argument("--autobahn-autoping", type=float, default=0.0,
+                   help="idle raw Autobahn: its own WebSocket ping every N seconds (default 0: none)")
+    p.add_argument("--source-addresses", type=int, default=4,
+                   help="spread client sockets over 127.0.0.2 ... 127.0.0.N+1 (default 4; 0: let the kernel choose)")
+    p.add_argument("--profile", choices=("none", "py-spy", "cprofile", "tracemalloc"), default="none",
+                   help="profile each server over its measured window (tracemalloc: idle only)")
+    p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
+    p.add_argument("--profile-dir", default="bench-profiles", help="where profiles go (default ./bench-profiles)")
+    p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    opts = p.parse_args(argv)
+    if opts.repeat < 1 or opts.connections < 2 or opts.duration <= 0 or opts.warmup < 0 or opts.message_size < 1:
+        p.error("need --repeat >= 1, --connections >= 2, --duration > 0, --warmup >= 0, --message-size >= 1")
+    if "direct" in opts.workloads and opts.connections % 2:
+        p.error("direct pairs clients: --connections must be even")
+    return opts
+
+
+def busy_cores(seconds: float) -> float:
+    """
+    How many CPU cores the machine kept busy over C{seconds}, before any
+    server starts: other work that would disturb the figures.
+    """
+    busy0, total0 = machine_ticks()
+    time.sleep(seconds)
+    busy1, total1 = machine_ticks()
+    return (busy1 - busy0) / HZ / seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(sys.argv[1:] if argv is None else argv)
+    if opts.profile != "none":
+        Path(opts.profile_dir).mkdir(parents=True, exist_ok=True)
+    quiet = busy_cores(1.0)
+    print(f"# before starting, the machine was busy on {quiet:.2f} cores (noise)", file=sys.stderr, flush=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="socketnet-bench-"))
+    children = Children(log_dir)
+    rows = []
+    started = time.monotonic()
+    try:
+        for workload in opts.workloads:
+            rounds = 1 if workload == "idle" else opts.repeat
+            for n in range(rounds):
+                for kind in opts.servers:
+                    print(f"# {workload} on {kind} ({n + 1}/{rounds}) ...", file=sys.stderr, flush=True)
+                    rows.append(run_one(children, opts, kind, workload))
+    finally:
+        children.stop_all()
+    failed = any(r.get("failed") or r.get("errors") for r in rows)
+    runs, rows = rows, combine(rows)
+    print(table(rows))
+    print()
+    print(targets(rows))
+    print(f"\n({time.monotonic() - started:.0f} s; {len(opts.servers)} servers; "
+          f"{opts.connections} connections, {opts.message_size}-byte payload, {opts.duration:g} s measured "
+          f"after {opts.warmup:g} s warm-up; machine busy on {quiet:.2f} cores before the start)")
+    for row in runs:
+        if row.get("failed"):
+            print(f"failed: {row['server']} {row['workload']}: {row['failed']}")
+        if row.get("first_error"):
+            print(f"note: {row['server']} {row['workload']}: {row['first_error']}")
+    if opts.json:
+        Path(opts.json).write_text(json.dumps({"rows": rows, "runs": runs}, indent=2))
+    if failed:
+        print(f"child logs kept in {log_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
