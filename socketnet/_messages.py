@@ -105,12 +105,14 @@ def settle(message: Message, result: Any) -> None:
     for and its result applied the same way; a failure becomes an error
     reply (L{RemoteError} on the requester's side).
     """
+    if result is None:
+        return  # the common case first: isinstance on Deferred is not cheap
     if isinstance(result, Deferred):
         result.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
     elif type(result) is CoroutineType:
         d = Deferred.fromCoroutine(result)
         d.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
-    elif result is not None:
+    else:
         _answer(result, message)
 
 

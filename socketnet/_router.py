@@ -127,7 +127,11 @@ class Router:
         """
         A client sent a message C{to} another client or to a C{channel}.
         """
-        self._in_order(session, partial(self._check_send, session, frame))
+        if self.authorizer is None and self.message_filter is None and not session._route_busy:
+            # Nothing can answer later: route now, in order by construction.
+            self._check_send(session, frame)
+        else:
+            self._in_order(session, partial(self._check_send, session, frame))
 
     def membership(self, session: ServerSession, frame: _frames.Frame) -> None:
         """

@@ -228,6 +228,12 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         return _frames.SUBPROTOCOL
 
     def onOpen(self) -> None:
+        # twisted.web's HTTP channel stays registered as the transport's
+        # producer after the upgrade, and keeps the channel and its
+        # request alive (about 4 KiB) for the whole connection.
+        producer = getattr(self.transport, "producer", None)
+        if producer is not None and producer is not self:
+            self.transport.unregisterProducer()
         f = self.factory
         encryption = None
         if f.encrypt != "off":

@@ -386,3 +386,20 @@ class CloseCodeReportingTests(TestCase):
         await c.close()
         self.assertFalse(c._service.running)
         self.flushLoggedErrors(ProtocolError)
+
+
+class MemoryRetentionTests(TestCase):
+    """
+    What a connection keeps alive.
+    """
+
+    async def test_http_channel_released_after_upgrade(self) -> None:
+        """
+        After the WebSocket upgrade the transport no longer holds
+        twisted.web's HTTP channel as its producer, so the channel and its
+        request can be freed.
+        """
+        app, url = await start_server(self)
+        await client(self).connect(url)
+        [connection] = list(app.factory.connections)
+        self.assertIsNone(connection.transport.producer)
