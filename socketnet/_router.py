@@ -38,7 +38,7 @@ class _Waiting:
     have failed so far.
     """
 
-    __slots__ = ("session", "request", "deferred", "expected", "failures", "timer")
+    __slots__ = ("session", "request", "deferred", "expected", "failures", "last_error", "timer")
 
     def __init__(self, session: ServerSession | None, request: int, deferred: Deferred[Any] | None):
         self.session = session
@@ -46,6 +46,7 @@ class _Waiting:
         self.deferred = deferred
         self.expected: int | None = None
         self.failures = 0
+        self.last_error: dict[str, str] | None = None
         self.timer: IDelayedCall | None = None
 
 
@@ -202,6 +203,7 @@ class Router:
             self._finish(token, data=envelope.get("data"))
             return
         waiting.failures += 1
+        waiting.last_error = envelope["error"]
         if waiting.expected is not None and waiting.failures >= waiting.expected:
             self._finish(token, error=envelope["error"])
 
@@ -343,7 +345,7 @@ class Router:
             return
         waiting.expected = count
         if waiting.failures >= count:
-            self._finish(token, error={"name": "SessionClosed", "message": "no recipient answered"})
+            self._finish(token, error=waiting.last_error)
 
     def _refuse(self, session: ServerSession, frame: _frames.Frame, error: Exception) -> None:
         if session.closed:

@@ -378,3 +378,49 @@ class RoutingEdgeTests(SynchronousTestCase):
         self.assertNoResult(d)
         a.client.factory.stopWaiting(SessionClosed("the client was closed"))
         self.failureResultOf(d, SessionClosed)
+
+
+class SlowBrokerTests(SynchronousTestCase):
+    """
+    A broker that confirms delivery later than the recipient answers.
+    """
+
+    def test_error_before_delivery_confirmed(self) -> None:
+        """
+        When the recipient's error reply arrives before the broker says
+        the message was delivered, the request still ends, with that
+        error, once the broker does.
+        """
+        from twisted.internet.defer import Deferred
+
+        from socketnet._broker import InProcessBroker
+        from socketnet.errors import RemoteError
+
+        confirmations: list[tuple[Deferred[bool], bool]] = []
+
+        class LateBroker(InProcessBroker):
+            def send_to_client(self, client_id: str, envelope: dict) -> Deferred[bool]:
+                found = self._router.deliver_to_client(client_id, envelope)
+                d: Deferred[bool] = Deferred()
+                confirmations.append((d, found))
+                return d
+
+        reactor = MemoryReactorClock()
+        server = SocketnetServerFactory(reactor=reactor, broker=LateBroker())
+        server.verifier = lambda authorization: True
+        a = connect_pair(server, SocketnetClientFactory(URL, Authorization("a", "t"), reactor=reactor), reactor)
+        b = connect_pair(server, SocketnetClientFactory(URL, Authorization("b", "t"), reactor=reactor), reactor, client_port=40001)
+
+        def refuse(message: Any) -> None:
+            raise LookupError("not here")
+
+        b.client.session.sessions.on_message(refuse)
+        d = a.client.session.sessions.to("b").request("q")
+        flush_all([a, b])
+        self.assertNoResult(d)
+        [(confirm, found)] = confirmations
+        confirm.callback(found)
+        flush_all([a, b])
+        failure = self.failureResultOf(d, RemoteError)
+        self.assertEqual(failure.value.name, "LookupError")
+        self.flushLoggedErrors(LookupError)
