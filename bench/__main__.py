@@ -5,10 +5,14 @@ socketnet's benchmark suite against raw Autobahn and python-socketio.
     python -m bench                          # everything, a few minutes
     python -m bench --duration 2 --connections 10
     python -m bench --workloads idle --servers socketnet,autobahn --idle-connections 19000
+    python -m bench --workloads request,request-enc,handshake,burst --servers socketnet
 
 Each server runs in its own process, and so does the load generator;
-everything talks to 127.0.0.1 only.  Prints one Markdown table and the
-issue's targets; see docs/performance.md.
+everything talks to 127.0.0.1 only.  Prints one Markdown table, the
+encryption tables and the issue's targets; see docs/performance.md.
+
+The encrypted workloads (request-enc, fanout-enc, handshake, burst) run
+against socketnet only, with encrypt="required" and the fixed test key.
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ from pathlib import Path
 
 from ._launch import SERVERS, Children
 from ._proc import HZ, machine_ticks
+from ._encargs import ENCRYPTED
+from ._encreport import tables as encryption_tables
+from ._encreport import targets as encryption_targets
 from ._report import combine, table, targets
 from ._runner import run_one
 
-WORKLOADS = ("request", "direct", "fanout", "idle")
+WORKLOADS = ("request", "request-enc", "direct", "fanout", "fanout-enc", "idle", "handshake", "burst")
+#: Workloads that only socketnet runs (encrypted).
+SOCKETNET_ONLY = ("request-enc", "fanout-enc", "handshake", "burst")
+#: Workloads run once whatever --repeat says.
+ONCE = ("idle", "burst")
 
 
 def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
@@ -44,7 +55,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring (default 2)")
     p.add_argument("--message-size", type=int, default=128, help="payload bytes per message (default 128)")
     p.add_argument("--workloads", type=lambda t: _names(t, WORKLOADS), default=list(WORKLOADS),
-                   help="comma-separated, from request,direct,fanout,idle (default all)")
+                   help=f"comma-separated, from {','.join(WORKLOADS)} (default all); "
+                        "the encrypted ones run against socketnet only")
     p.add_argument("--servers", type=lambda t: _names(t, tuple(SERVERS)), default=["socketnet", "autobahn", "socketio"],
                    help="comma-separated, from socketnet,autobahn,socketio,socketio-uvloop "
                         "(default socketnet,autobahn,socketio)")
@@ -64,6 +76,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="profile each server over its measured window (tracemalloc: idle only)")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
     p.add_argument("--profile-dir", default="bench-profiles", help="where profiles go (default ./bench-profiles)")
+    p.add_argument("--handshake-concurrency", type=int, default=16,
+                   help="handshake: sessions being opened at once (default 16)")
+    p.add_argument("--rsa-seconds", type=float, default=2.0,
+                   help="handshake: seconds of the one-thread RSA decrypt reference, before and after (default 2)")
+    p.add_argument("--burst-sessions", type=int, default=300, help="burst: sessions opened at once (default 300)")
+    p.add_argument("--burst-lead", type=float, default=2.0,
+                   help="burst: seconds of steady requests before the burst (default 2)")
+    p.add_argument("--handshake-limit", choices=("raised", "library"), default="raised",
+                   help="socketnet's per-address handshake rate limit in the encrypted workloads: raised far "
+                        "beyond the load (default), or the library's 20/s after a burst of 40")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     opts = p.parse_args(argv)
     if opts.repeat < 1 or opts.connections < 2 or opts.duration <= 0 or opts.warmup < 0 or opts.message_size < 1:
@@ -71,6 +93,32 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if "direct" in opts.workloads and opts.connections % 2:
         p.error("direct pairs clients: --connections must be even")
     return opts
+
+
+def schedule(opts: argparse.Namespace) -> list[tuple[str, str, int, int]]:
+    """
+    C{(workload, server, round, rounds)} in the order they run.  An
+    encrypted variant runs in the same round as its plaintext workload,
+    right after it, so that their ratio compares neighbouring runs; when
+    only the encrypted one was chosen, the plaintext one runs against
+    socketnet alone for that ratio.
+    """
+    chosen = set(opts.workloads)
+    implied = {ENCRYPTED[w] for w in chosen if w in ENCRYPTED} - chosen
+    out = []
+    for workload in WORKLOADS:
+        if workload in ENCRYPTED or workload not in chosen | implied:
+            continue  # an encrypted workload runs with its plaintext one
+        group = [workload] + [e for e, base in ENCRYPTED.items() if base == workload and e in chosen]
+        rounds = 1 if workload in ONCE else opts.repeat
+        for n in range(rounds):
+            for w in group:
+                if w in SOCKETNET_ONLY or w in implied:
+                    servers = ["socketnet"]
+                else:
+                    servers = opts.servers
+                out += [(w, kind, n, rounds) for kind in servers]
+    return out
 
 
 def busy_cores(seconds: float) -> float:
@@ -94,21 +142,27 @@ def main(argv: list[str] | None = None) -> int:
     children = Children(log_dir)
     rows = []
     started = time.monotonic()
+    plan = schedule(opts)
     try:
-        for workload in opts.workloads:
-            rounds = 1 if workload == "idle" else opts.repeat
-            for n in range(rounds):
-                for kind in opts.servers:
-                    print(f"# {workload} on {kind} ({n + 1}/{rounds}) ...", file=sys.stderr, flush=True)
-                    rows.append(run_one(children, opts, kind, workload))
+        for workload, kind, n, rounds in plan:
+            print(f"# {workload} on {kind} ({n + 1}/{rounds}) ...", file=sys.stderr, flush=True)
+            rows.append(run_one(children, opts, kind, workload))
     finally:
         children.stop_all()
     failed = any(r.get("failed") or r.get("errors") for r in rows)
-    runs, rows = rows, combine(rows)
-    print(table(rows))
-    print()
+    special = [r for r in rows if r["workload"] in ("handshake", "burst")]
+    runs, rows = rows, combine([r for r in rows if r["workload"] not in ("handshake", "burst")])
+    if rows:
+        print(table(rows))
+        print()
+    enc = encryption_tables(rows + special)
+    if enc:
+        print(enc)
+        print()
     print(targets(rows))
-    print(f"\n({time.monotonic() - started:.0f} s; {len(opts.servers)} servers; "
+    print("\n".join(encryption_targets(rows + special)))
+    servers = len({kind for _, kind, _, _ in plan})
+    print(f"\n({time.monotonic() - started:.0f} s; {servers} server{'s' if servers != 1 else ''}; "
           f"{opts.connections} connections, {opts.message_size}-byte payload, {opts.duration:g} s measured "
           f"after {opts.warmup:g} s warm-up; machine busy on {quiet:.2f} cores before the start)")
     for row in runs:
@@ -118,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {row['server']} {row['workload']}: {row['first_error']}")
     if opts.json:
         Path(opts.json).write_text(json.dumps({"rows": rows, "runs": runs}, indent=2))
+    if "socketnet" not in opts.servers and any(w in SOCKETNET_ONLY for w in opts.workloads):
+        print("note: the encrypted workloads run against socketnet only, whatever --servers says")
     if failed:
         print(f"child logs kept in {log_dir}", file=sys.stderr)
     else:

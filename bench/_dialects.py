@@ -6,7 +6,9 @@ WebSocket opens (socketnet's auth and join, Socket.IO's namespace
 connect), its heartbeat answers, and the frames of each workload:
 C{request} (echo with a reply), C{direct} (a request to another client and
 its answer, through the server) and C{fanout} (a publish that the server
-delivers to every channel member).
+delivers to every channel member).  C{socketnet-enc} is socketnet's dialect
+inside socketnet-enc/1: the load generator runs the encryption handshake
+first (L{bench._encclient}) and then the same frames travel as records.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class Dialect:
 
     name = ""
     subprotocol: str | None = None
+    #: Run the socketnet-enc/1 handshake before C{setup}.
+    encrypted = False
     #: Frame the generator sends every heartbeat interval, if the server
     #: expects the client to drive the heartbeat.
     ping: bytes | None = None
@@ -175,6 +179,15 @@ class Socketnet(Dialect):
         if ok:
             self._delivered = payload
         return ok
+
+
+class SocketnetEncrypted(Socketnet):
+    """
+    socketnet's frames, each sealed in a socketnet-enc/1 record.
+    """
+
+    name = "socketnet-enc"
+    encrypted = True
 
 
 class Autobahn(Dialect):
@@ -282,4 +295,4 @@ class SocketIO(Dialect):
         return payload == self._delivery
 
 
-DIALECTS: dict[str, type[Dialect]] = {d.name: d for d in (Socketnet, Autobahn, SocketIO)}
+DIALECTS: dict[str, type[Dialect]] = {d.name: d for d in (Socketnet, SocketnetEncrypted, Autobahn, SocketIO)}

@@ -25,6 +25,7 @@ from typing import Any
 
 from ._dialects import DIALECTS, Dialect
 from ._drivers import DirectLoop, Fanout, RequestLoop, Responder, Stats
+from ._encclient import secure
 from ._proc import Snapshot, cpu_window
 from ._wsclient import WebSocketClient, connect
 
@@ -75,16 +76,19 @@ async def open_many(
     """
     Open one set-up connection per C{(role, client id)}, at most
     C{concurrency} handshakes at a time; each entry of the result is a
-    client or the error that stopped it.
+    client or the error that stopped it.  An encrypted dialect's
+    connections are L{bench._encclient.EncryptedClient}s.
     """
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(index: int, role: str, cid: str) -> WebSocketClient:
+    async def one(index: int, role: str, cid: str) -> Any:
         async with gate:
             source = addresses[index % len(addresses)]
-            client = await connect(HOST, port, dialect.path(role, cid), dialect.subprotocol, source, timeout)
+            client: Any = await connect(HOST, port, dialect.path(role, cid), dialect.subprotocol, source, timeout)
             try:
                 async with asyncio.timeout(timeout):
+                    if dialect.encrypted:
+                        client = await secure(client)
                     await dialect.setup(client, role, cid)
             except BaseException:
                 client.abort()
@@ -146,8 +150,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown workload {args.workload}")
 
     opened = await open_many(dialect, args.port, who, addresses)
-    clients = [c for c in opened if isinstance(c, WebSocketClient)]
-    failed = [e for e in opened if not isinstance(e, WebSocketClient)]
+    clients = [c for c in opened if not isinstance(c, BaseException)]
+    failed = [e for e in opened if isinstance(e, BaseException)]
     if failed:
         await close_all(clients)
         raise SystemExit(f"{len(failed)} of {len(who)} connections failed, first: {failed[0]!r}")
@@ -212,8 +216,8 @@ async def idle(args: argparse.Namespace) -> dict[str, Any]:
     who = [("idle", f"i{args.offset + i}") for i in range(args.count)]
     started = perf_counter()
     opened = await open_many(dialect, args.port, who, addresses, timeout=args.connect_timeout)
-    clients = [c for c in opened if isinstance(c, WebSocketClient)]
-    failed = [e for e in opened if not isinstance(e, WebSocketClient)]
+    clients = [c for c in opened if not isinstance(c, BaseException)]
+    failed = [e for e in opened if isinstance(e, BaseException)]
     lost: list[int] = []
     for client in clients:
         client.on_text = lambda p, c=client: dialect.control(c, p)
@@ -270,7 +274,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         p.add_argument("--heartbeat-interval", type=float, default=0.0,
                        help="send the dialect's ping this often (client-driven heartbeat); 0: never")
     r = sub.choices["run"]
-    r.add_argument("--workload", choices=("request", "direct", "fanout"), required=True)
+    r.add_argument("--workload", choices=("request", "direct", "fanout"), required=True,
+                   help="with --dialect socketnet-enc, the same workload encrypted")
     r.add_argument("--server-pid", type=int, required=True)
     r.add_argument("--connections", type=int, default=50)
     r.add_argument("--duration", type=float, default=5.0)

@@ -24,6 +24,25 @@ def process_ticks(pid: int | str = "self") -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
 
 
+def thread_ticks(pid: int) -> tuple[int, int]:
+    """
+    C{(main, others)}: CPU time in clock ticks of process C{pid}'s main
+    thread (a Twisted server's reactor thread) and of all its other threads
+    together (socketnet's RSA pool), for threads alive now.
+    """
+    main = others = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            ticks = process_ticks(f"{pid}/task/{tid}")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended meanwhile
+        if int(tid) == pid:
+            main = ticks
+        else:
+            others += ticks
+    return main, others
+
+
 def machine_ticks() -> tuple[int, int]:
     """
     C{(busy, total)} clock ticks of all CPUs together since boot; idle and

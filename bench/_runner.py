@@ -1,6 +1,11 @@
 """
 One workload against one server: start the server, drive it with a load
 generator in another process, collect the figures, end both.
+
+C{request-enc} and C{fanout-enc} are C{request} and C{fanout} against a
+socketnet server with C{encrypt="required"}, driven by the
+C{socketnet-enc} dialect; C{handshake} and C{burst} are in
+L{bench._encrunner}.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._launch import DIALECT, ChildFailed, Children
+from ._encargs import ENCRYPTED, encrypted_server_args
 from ._proc import HZ, fd_limit, machine_ticks, process_ticks, rss_kib
 from ._report import derive
 
@@ -24,9 +30,9 @@ from ._report import derive
 IDLE_PER_PROCESS = 7_000
 
 
-def _common(opts: argparse.Namespace, kind: str, port: int) -> list[str]:
+def _common(opts: argparse.Namespace, dialect: str, port: int) -> list[str]:
     return [
-        "--dialect", DIALECT.get(kind, kind),
+        "--dialect", dialect,
         "--port", str(port),
         "--size", str(opts.message_size),
         "--source-addresses", str(opts.source_addresses),
@@ -38,20 +44,24 @@ def _profile_path(opts: argparse.Namespace, kind: str, workload: str, ext: str) 
 
 
 def run_throughput(children: Children, opts: argparse.Namespace, kind: str, workload: str) -> dict[str, Any]:
+    base = ENCRYPTED.get(workload, workload)
+    dialect = "socketnet-enc" if workload in ENCRYPTED else DIALECT.get(kind, kind)
     server_args: list[str] = []
     if kind == "socketnet":
         # The default Heartbeat: the client pings every interval.
         server_args += ["--heartbeat-mode", "client", "--heartbeat-interval", str(opts.heartbeat)]
+    if workload in ENCRYPTED:
+        server_args += encrypted_server_args(opts)
     if opts.profile == "cprofile":
         server_args += ["--cprofile", str(_profile_path(opts, kind, workload, "prof"))]
-    server, port = children.server(kind, workload, server_args)
+    server, port = children.server(kind, base, server_args)
     spy: subprocess.Popen[bytes] | None = None
     gen = children.start(
         f"loadgen-{kind}-{workload}",
         "bench._loadgen",
         [
-            "run", *_common(opts, kind, port),
-            "--workload", workload,
+            "run", *_common(opts, dialect, port),
+            "--workload", base,
             "--server-pid", str(server.pid),
             "--connections", str(opts.connections),
             "--duration", str(opts.duration),
@@ -74,6 +84,7 @@ def run_throughput(children: Children, opts: argparse.Namespace, kind: str, work
                     server.signal(signal.SIGUSR2)
             elif event["event"] == "result":
                 event["server"] = kind  # the dialect may be shared (socketio, socketio-uvloop)
+                event["workload"] = workload  # request-enc runs request encrypted
                 return derive(event)
     finally:
         _wait(spy, opts.duration)
@@ -126,7 +137,7 @@ def run_idle(children: Children, opts: argparse.Namespace, kind: str) -> dict[st
     try:
         # Warm up: first connections allocate what later ones reuse.
         warm = children.start(f"idle-warmup-{kind}", "bench._loadgen",
-                              ["idle", *_common(opts, kind, port), "--count", "20", "--offset", "1000000"])
+                              ["idle", *_common(opts, DIALECT.get(kind, kind), port), "--count", "20", "--offset", "1000000"])
         warm.read_event(60)
         warm.tell("close")
         warm.read_event(60)
@@ -144,7 +155,7 @@ def run_idle(children: Children, opts: argparse.Namespace, kind: str) -> dict[st
         offset = 0
         for i, share in enumerate(shares):
             gens.append(children.start(f"idle-{kind}-{i}", "bench._loadgen", [
-                "idle", *_common(opts, kind, port), "--count", str(share), "--offset", str(offset),
+                "idle", *_common(opts, DIALECT.get(kind, kind), port), "--count", str(share), "--offset", str(offset),
                 "--max-hold", str(opts.idle_hold + 600),
             ]))
             offset += share
@@ -203,9 +214,15 @@ def run_one(children: Children, opts: argparse.Namespace, kind: str, workload: s
     Run one workload against one server; a failure becomes a row that
     says so.
     """
+    from ._encrunner import run_burst, run_handshake  # here: _encrunner imports this module
+
     try:
         if workload == "idle":
             return run_idle(children, opts, kind)
+        if workload == "handshake":
+            return run_handshake(children, opts)
+        if workload == "burst":
+            return run_burst(children, opts)
         return run_throughput(children, opts, kind, workload)
     except ChildFailed as e:
         return {"workload": workload, "server": kind, "connections": opts.connections, "failed": str(e)}

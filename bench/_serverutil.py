@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import Any
 
-WORKLOADS = ("request", "direct", "fanout", "idle")
+WORKLOADS = ("request", "direct", "fanout", "idle", "handshake", "burst")
 
 
 def parse(prog: str, argv: list[str] | None = None, extra: Any = None) -> argparse.Namespace:

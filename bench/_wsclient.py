@@ -2,8 +2,9 @@
 A small WebSocket client (RFC 6455) on asyncio, for the load generator.
 
 It offers no extension (so no compression is negotiated with any server),
-sends masked text frames, and hands every received text message to
-C{on_text}, a callback, so that a closed loop answers in the same turn of
+sends masked text (and, for socketnet-enc/1 records, binary) frames, and
+hands every received text message to C{on_text} and every binary one to
+C{on_binary}, callbacks, so that a closed loop answers in the same turn of
 the event loop.  Fragmented messages are reassembled; pings are answered.
 """
 
@@ -50,6 +51,8 @@ class WebSocketClient(asyncio.Protocol):
     accepted the upgrade; C{closed} once the TCP connection is gone.
 
     @ivar on_text: called with each text message's payload (bytes).
+    @ivar on_binary: called with each binary message's payload; by default
+        it fails the connection (only socketnet-enc/1 sends binary).
     @ivar on_close: called once when the connection ends.
     """
 
@@ -61,6 +64,7 @@ class WebSocketClient(asyncio.Protocol):
         #: speak first, in the same segment as its 101 response).
         self.early: list[bytes] = []
         self.on_text: Callable[[bytes], None] = self.early.append
+        self.on_binary: Callable[[bytes], None] = self._unexpected_binary
         self.on_close: Callable[[], None] = lambda: None
         self.close_code: int | None = None
         self._host, self._port, self._path = host, port, path
@@ -70,6 +74,7 @@ class WebSocketClient(asyncio.Protocol):
         self._handshake = bytearray()
         self._buf = bytearray()
         self._fragments: list[bytes] = []
+        self._fragment_opcode = 0x1
         self._close_sent = False
 
     # asyncio.Protocol
@@ -124,6 +129,9 @@ class WebSocketClient(asyncio.Protocol):
 
     def send_text(self, payload: bytes) -> None:
         self._send(0x1, payload)
+
+    def send_binary(self, payload: bytes) -> None:
+        self._send(0x2, payload)
 
     def close(self, code: int = 1000) -> None:
         """
@@ -185,6 +193,8 @@ class WebSocketClient(asyncio.Protocol):
             opcode = b0 & 0x0F
             if opcode == 0x1 and b0 & 0x80:
                 self.on_text(payload)
+            elif opcode == 0x2 and b0 & 0x80:
+                self.on_binary(payload)
             else:
                 self._other(b0, opcode, payload)
         if pos < end:
@@ -192,11 +202,13 @@ class WebSocketClient(asyncio.Protocol):
 
     def _other(self, b0: int, opcode: int, payload: bytes) -> None:
         if opcode in (0x0, 0x1, 0x2):
+            if opcode:
+                self._fragment_opcode = opcode
             self._fragments.append(payload)
             if b0 & 0x80:
                 whole = b"".join(self._fragments)
                 self._fragments = []
-                self.on_text(whole)
+                (self.on_text if self._fragment_opcode == 0x1 else self.on_binary)(whole)
         elif opcode == 0x9:
             self._send(0xA, payload)
         elif opcode == 0x8:
@@ -205,6 +217,9 @@ class WebSocketClient(asyncio.Protocol):
                 self._close_sent = True
                 self._send(0x8, payload[:2])
             self._transport.close()
+
+    def _unexpected_binary(self, payload: bytes) -> None:
+        self._fail(HandshakeError(f"unexpected binary message {payload[:40]!r}"))
 
     def _fail(self, error: Exception) -> None:
         if not self.opened.done():
