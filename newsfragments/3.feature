@@ -1,0 +1,1 @@
+Routing: direct messages and requests between clients, channels with join/exit events, members, first-reply-wins channel requests, a channel authorizer and a message filter, all through one broker interface (in-process by default).

@@ -1,0 +1,1 @@
+Encryption: socketnet-enc/1 (RSA-4096 key transport with ephemeral ECDH, AES-256-GCM records, key pinning) in off/optional/required modes, and wss:// through Twisted endpoints with certificate checks; twistd --encrypt, --server-key and --print-fingerprint.
