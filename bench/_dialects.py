@@ -13,6 +13,8 @@ first (L{bench._encclient}) and then the same frames travel as records.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import asyncio
 import json
 from typing import Any
@@ -68,7 +70,7 @@ class _Expect:
         return get.result()
 
 
-class Dialect:
+class Dialect(ABC):
     """
     The frames of one server kind; C{data} is the payload string every
     message carries.
@@ -85,8 +87,11 @@ class Dialect:
     def __init__(self, data: str):
         self.data = data
 
+    @abstractmethod
     def path(self, role: str, cid: str) -> str:
-        raise NotImplementedError
+        """
+        The URL path a client in C{role} connects to.
+        """
 
     async def setup(self, client: WebSocketClient, role: str, cid: str) -> None:
         pass

@@ -9,6 +9,8 @@ is set, and sends nothing new once C{stats.stopping} is set.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import asyncio
 from time import perf_counter
 from typing import Any
@@ -52,7 +54,7 @@ class Stats:
             self.idle.set()
 
 
-class _Loop:
+class _Loop(ABC):
     """
     One requester: a message out, wait for the answer, again.
     """
@@ -100,11 +102,17 @@ class _Loop:
             self.stats.error(f"connection closed by the server (code {self.client.close_code})")
             self._stop()
 
+    @abstractmethod
     def frame(self, seq: int) -> bytes:
-        raise NotImplementedError
+        """
+        The request to send as number C{seq}.
+        """
 
+    @abstractmethod
     def answered(self, payload: bytes) -> bool:
-        raise NotImplementedError
+        """
+        Whether C{payload} answers the request in flight.
+        """
 
 
 class RequestLoop(_Loop):

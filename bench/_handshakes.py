@@ -41,7 +41,7 @@ from typing import Any
 from ._dialects import SetupError, SocketnetEncrypted
 from ._drivers import RequestLoop, Stats
 from ._encclient import EncryptedClient, HandshakeBroken, HandshakeRefused, secure
-from ._loadgen import HOST, _percentile, close_all, emit, payload, raise_fd_limit, sources
+from ._loadgen import HOST, _percentile, close_all, emit, payload, raise_fd_limit, run_loop, sources
 from ._proc import HZ, Snapshot, cpu_window, thread_ticks
 from ._wsclient import HandshakeError, connect
 
@@ -322,13 +322,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
     raise_fd_limit()
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    emit(**runner({"rate": rate, "steady": steady, "burst": burst}[args.mode](args)))
+    emit(**run_loop({"rate": rate, "steady": steady, "burst": burst}[args.mode](args)))
 
 
 if __name__ == "__main__":

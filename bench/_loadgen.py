@@ -289,17 +289,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse(sys.argv[1:] if argv is None else argv)
-    raise_fd_limit()
+def run_loop(coroutine: Any) -> Any:
+    """
+    Run C{coroutine} to its end on uvloop when it is installed, else on
+    asyncio's own loop.
+    """
     try:
         import uvloop
     except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    result = runner(run(args) if args.mode == "run" else idle(args))
-    emit(**result)
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    raise_fd_limit()
+    emit(**run_loop(run(args) if args.mode == "run" else idle(args)))
 
 
 if __name__ == "__main__":
