@@ -39,32 +39,32 @@ _MISSING = object()
 #: Malformed payloads: (payload, a substring the close reason must hold).
 MALFORMED: list[tuple[bytes, str]] = [
     # Not UTF-8.
-    (b"\xff", "invalid JSON: 'utf-8' codec can't decode"),
-    (b'{"type":"ping","x":"\xc3"}', "invalid JSON: 'utf-8' codec can't decode"),
-    (b'{"type":"ping","x":"\xed\xa0\x80"}', "invalid JSON: 'utf-8' codec"),
+    (b"\xff", "invalid JSON: str is not valid UTF-8"),
+    (b'{"type":"ping","x":"\xc3"}', "invalid JSON: str is not valid UTF-8"),
+    (b'{"type":"ping","x":"\xed\xa0\x80"}', "invalid JSON: str is not valid UTF-8"),
     # Not JSON.
-    (b"", "invalid JSON: Expecting value"),
-    (b"   ", "invalid JSON: Expecting value"),
-    (b'{"type":', "invalid JSON: Expecting value"),
-    (b'{"type":"ping"', "invalid JSON: Expecting ',' delimiter"),
-    (b"{'type':'ping'}", "invalid JSON: Expecting property name"),
-    (b'{"type":"ping"} {}', "invalid JSON: Extra data"),
+    (b"", "invalid JSON: Input is a zero-length, empty document"),
+    (b"   ", "invalid JSON: input data is empty"),
+    (b'{"type":', "invalid JSON: unexpected end of data"),
+    (b'{"type":"ping"', "invalid JSON: unexpected end of data"),
+    (b"{'type':'ping'}", "invalid JSON: unexpected character, expected a string key"),
+    (b'{"type":"ping"} {}', "invalid JSON: unexpected content after document"),
     (b'{"type":"ping",}', "invalid JSON"),
     (b"\xef\xbb\xbf" + b'{"type":"ping"}', "invalid JSON"),
     # The non-standard constants Python's json module would accept.
-    (b'{"type":"message","data":NaN}', "invalid JSON: NaN is not JSON"),
-    (b'{"type":"message","data":Infinity}', "invalid JSON: Infinity is not JSON"),
-    (b'{"type":"message","data":-Infinity}', "invalid JSON: -Infinity is not JSON"),
-    (b'{"type":"message","data":[1,{"a":NaN}]}', "invalid JSON: NaN is not JSON"),
-    # Nesting deep enough to exhaust the recursion limit.
-    (b"[" * 100000, "invalid JSON: maximum recursion depth exceeded"),
-    (b'{"a":' * 100000, "invalid JSON: maximum recursion depth exceeded"),
+    (b'{"type":"message","data":NaN}', "invalid JSON: unexpected character, expected a JSON value"),
+    (b'{"type":"message","data":Infinity}', "invalid JSON: unexpected character, expected a JSON value"),
+    (b'{"type":"message","data":-Infinity}', "invalid JSON: no digit after sign"),
+    (b'{"type":"message","data":[1,{"a":NaN}]}', "invalid JSON: unexpected character, expected a JSON value"),
+    # Nesting deeper than the decoder's limit of 1024 levels.
+    (b"[" * 100000, "invalid JSON: depth limit exceeded"),
+    (b'{"a":' * 100000, "invalid JSON: depth limit exceeded"),
     (
         b'{"type":"message","data":' + b"[" * 100000 + b"]" * 100000 + b"}",
-        "invalid JSON: maximum recursion depth exceeded",
+        "invalid JSON: depth limit exceeded",
     ),
-    # Integers too long for Python to convert.
-    (b'{"type":"message","data":' + b"1" * 5000 + b"}", "invalid JSON: Exceeds the limit"),
+    # Integers too long for a double.
+    (b'{"type":"message","data":' + b"1" * 5000 + b"}", "invalid JSON: number is infinity when parsed as double"),
     # Top-level values that are not objects.
     (b"[]", "frame must be a JSON object"),
     (b'[{"type":"ping"}]', "frame must be a JSON object"),
@@ -364,12 +364,15 @@ class DecodeMalformedTests(SynchronousTestCase):
 
     def test_loneSurrogateRefused(self) -> None:
         """
-        A C{\\uD800} escape decodes to a lone surrogate that cannot be
-        encoded as UTF-8; an auth frame whose id holds one is refused,
-        since the server could never send the C{authorized} frame back.
+        A C{\\uD800} escape spells a lone surrogate that cannot be
+        encoded as UTF-8; the decoder refuses it wherever it is, in an auth
+        frame's id as in data, since such a frame could never be sent on.
         """
         self.assertBadFrame(
-            b'{"type":"auth","id":"a\\ud800","token":"t"}', "auth: field 'id'"
+            b'{"type":"auth","id":"a\\ud800","token":"t"}', "invalid JSON: no low surrogate"
+        )
+        self.assertBadFrame(
+            b'{"type":"message","data":["\\udc00"]}', "invalid JSON: invalid high surrogate"
         )
 
 
@@ -450,6 +453,67 @@ class EncodeTests(SynchronousTestCase):
             self.assertRaises(
                 TypeError, _frames.encode, {"type": "message", "data": value}
             )
+
+
+    def test_nanBesideNull(self) -> None:
+        """
+        NaN is refused also in a frame that holds C{null} elsewhere, and in
+        a frame the fast encoder hands on to the strict one.
+        """
+        self.assertRaises(
+            ValueError, _frames.encode, {"type": "message", "data": [None, float("nan")]}
+        )
+        self.assertRaises(
+            ValueError, _frames.encode, {"type": "message", "data": [2**64, float("-inf")]}
+        )
+
+    def test_strictCases(self) -> None:
+        """
+        What the json module writes and the fast encoder does not is still
+        written the same way: C{null}, integers beyond 64 bits, non-string
+        keys, subclasses of the JSON types.
+        """
+
+        class Text(str):
+            pass
+
+        cases = [
+            ({"data": None}, b'{"data":null}'),
+            ({"data": 2**64}, b'{"data":18446744073709551616}'),
+            ({"data": -(2**63) - 1}, b'{"data":-9223372036854775809}'),
+            ({"data": {1: "one", None: "none"}}, b'{"data":{"1":"one","null":"none"}}'),
+            ({"data": Text("t\u00e9")}, '{"data":"t\u00e9"}'.encode()),
+            ({"data": "null"}, b'{"data":"null"}'),
+        ]
+        for frame, expected in cases:
+            self.assertEqual(_frames.encode(frame), expected)
+
+    def test_uuidAndEnum(self) -> None:
+        """
+        UUIDs are written as strings and enumeration members as their
+        values, whichever encoder writes the frame.
+        """
+        import enum
+        import uuid
+
+        class Colour(enum.Enum):
+            RED = "red"
+
+        value = uuid.UUID(int=1)
+        self.assertEqual(
+            _frames.encode({"data": [value, Colour.RED]}),
+            b'{"data":["00000000-0000-0000-0000-000000000001","red"]}',
+        )
+        self.assertEqual(
+            _frames.encode({"data": [value, Colour.RED, None]}),
+            b'{"data":["00000000-0000-0000-0000-000000000001","red",null]}',
+        )
+
+    def test_loneSurrogate(self) -> None:
+        """
+        A string holding a lone surrogate cannot be UTF-8: L{ValueError}.
+        """
+        self.assertRaises(ValueError, _frames.encode, {"data": "a\ud800"})
 
 
 class BuilderTests(SynchronousTestCase):
