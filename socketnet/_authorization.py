@@ -75,6 +75,9 @@ class ServerAuthorizationLayer:
 
     _log = Logger()
 
+    #: L{write} only forwards: the stack links around it.
+    passes_writes = True
+
     def __init__(
         self,
         verify: Verifier,
@@ -175,6 +178,8 @@ class ClientAuthorizationLayer:
     Sends the C{auth} frame first and waits for C{authorized}.  The server
     closes the connection if it refuses.
     """
+
+    passes_writes = False  # refuses writes before authorization
 
     def __init__(
         self,

@@ -59,6 +59,9 @@ class HeartbeatLayer:
     frame from the peer counts as a sign of life.
     """
 
+    #: L{write} only forwards: the stack links around it.
+    passes_writes = True
+
     def __init__(
         self,
         settings: Heartbeat,

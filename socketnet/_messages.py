@@ -96,6 +96,10 @@ class Message:
         )
 
 
+#: Types a handler's plain return value has in the common case.
+_PLAIN = frozenset({str, int, float, bool, list, dict, tuple})
+
+
 def settle(message: Message, result: Any) -> None:
     """
     Apply what a handler returned to C{message}.
@@ -106,8 +110,12 @@ def settle(message: Message, result: Any) -> None:
     reply (L{RemoteError} on the requester's side).
     """
     if result is None:
-        return  # the common case first: isinstance on Deferred is not cheap
-    if isinstance(result, Deferred):
+        return
+    if type(result) in _PLAIN:
+        # The common case before the isinstance below, which is slow
+        # because Deferred is an abstract base class's subclass.
+        _answer(result, message)
+    elif isinstance(result, Deferred):
         result.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
     elif type(result) is CoroutineType:
         d = Deferred.fromCoroutine(result)

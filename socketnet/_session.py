@@ -46,6 +46,8 @@ class Session:
     @ivar closed: whether the connection has ended.
     """
 
+    passes_writes = False  # nothing sits above a session
+
     #: Whether this is the server's end (messages come from the client).
     _server_side: bool
 

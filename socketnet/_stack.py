@@ -57,24 +57,25 @@ class LayerStack:
         self.close_sent: tuple[int, str] | None = None
         layers: list[Any] = []
         top = len(factories) - 1
+        # What a layer's write_down is: the write of the layer below, or,
+        # when that layer passes writes on unchanged, what it would call.
+        below: Callable[[Any], None] = self._write_bottom
 
         for index, factory in enumerate(factories):
-            if index == 0:
-                write_down = self._write_bottom
-            else:
-                write_down = layers[index - 1].write
+            write_down = below
             if index == top:
                 deliver_up = self._deliver_past_top
             else:
                 deliver_up = self._forward_to(layers, index + 1)
-            layers.append(
-                factory(
-                    clock=clock,
-                    write_down=write_down,
-                    deliver_up=deliver_up,
-                    close=self.close,
-                )
+            layer = factory(
+                clock=clock,
+                write_down=write_down,
+                deliver_up=deliver_up,
+                close=self.close,
             )
+            layers.append(layer)
+            if not getattr(layer, "passes_writes", False):
+                below = layer.write
         self.layers: tuple[Any, ...] = tuple(layers)
 
     @staticmethod
@@ -161,6 +162,8 @@ class CodecLayer:
     text messages.  A binary message closes the connection with 4415:
     plaintext socketnet frames are always text.
     """
+
+    passes_writes = False  # frames become (bytes, is_binary) below
 
     def __init__(self, clock: IReactorTime, write_down, deliver_up, close):
         self._write_down = write_down

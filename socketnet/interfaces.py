@@ -30,6 +30,14 @@ class ILayer(Interface):
     encoded JSON L{bytes}.
     """
 
+    passes_writes = Attribute(
+        """
+        Optional; C{True} if L{write} always hands its frame unchanged to
+        C{write_down}.  The stack then wires the layer above straight to
+        the layer below, and this layer's L{write} is not called.
+        """
+    )
+
     def start() -> None:
         """
         The stack is wired; start timers and send any opening frames.

@@ -36,6 +36,8 @@ class RecordingLayer:
     @ivar forward: whether L{receive} hands frames up.
     """
 
+    passes_writes = False
+
     def __init__(
         self,
         name: str,
@@ -167,6 +169,35 @@ class LayerStackTests(StackTestCase):
         self.assertEqual(self.a.close, self.stack.close)
         self.assertFalse(self.stack.closing)
         self.assertFalse(self.stack.destroyed)
+
+    def test_passThroughWritesLinkedAround(self) -> None:
+        """
+        A layer whose C{passes_writes} is true is left out of the write
+        path: the layer above it writes straight to the layer below, and
+        the frame still reaches the wire unchanged.
+        """
+
+        class PassThrough(RecordingLayer):
+            passes_writes = True
+
+        stack = LayerStack(
+            self.clock,
+            [
+                _factory(RecordingCodec, self.events),
+                _factory(PassThrough, "pass", self.events),
+                _factory(RecordingLayer, "top", self.events, forward=False),
+            ],
+            write_wire=lambda payload, is_binary: self.wire.append((payload, is_binary)),
+            close_wire=lambda code, reason: self.closes.append((code, reason)),
+        )
+        codec, passing, top = stack.layers
+        self.assertEqual(top.write_down, codec.write)
+        self.assertEqual(passing.write_down, codec.write)
+        top.write(_frames.PONG)
+        self.assertEqual(self.wire, [(_frames.PONG, False)])
+        self.assertEqual(passing.written, [])
+        stack.receive(_frames.PING, False)
+        self.assertEqual(top.received, [_frames.decode(_frames.PING)])
 
     def test_framesGoUpInOrder(self) -> None:
         """
