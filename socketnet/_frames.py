@@ -143,7 +143,9 @@ def _check_nothing(frame: Frame) -> None:
 
 
 def _check_message(frame: Frame) -> None:
-    _request_id(frame, required=False)
+    request = frame.get("request")
+    if request is not None and (type(request) is not int or not 0 < request <= MAX_REQUEST_ID):
+        _request_id(frame, required=False)  # raises with the reason
     if "to" in frame:
         if "channel" in frame:
             raise bad("message: has both 'to' and 'channel'")

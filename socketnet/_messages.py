@@ -137,7 +137,7 @@ def run_handler(handler: Callable[..., Any], message: Message, *args: Any) -> No
 
 
 def _answer(value: Any, message: Message) -> None:
-    if value is None or message.reply is None or message.replied:
+    if value is None or message._request is None or message._replied:
         return
     try:
         message._reply(value)

@@ -289,18 +289,27 @@ class ServerSession(Session):
         else:
             self._dispatch(Message(frame.get("data"), self.id, None, frame.get("request"), self._write_reply))
 
+    def receive(self, frame: _frames.Frame) -> None:
+        # The server's hot path: one method for the common frame types.
+        kind = frame["type"]
+        if kind == "message":
+            if "to" in frame or "channel" in frame:
+                self._router.route_message(self, frame)
+            else:
+                self._dispatch(Message(frame.get("data"), self.id, None, frame.get("request"), self._write_reply))
+        elif kind == "reply":
+            self._receive_reply(frame)
+        elif kind in ("join", "exit", "members"):
+            self._router.membership(self, frame)
+        else:
+            super().receive(frame)
+
     def _receive_reply(self, frame: _frames.Frame) -> None:
         route = self._routes.pop(frame["request"], None)
         if route is None:
             super()._receive_reply(frame)
         else:
             self._router.relay_reply(route, frame)
-
-    def receive(self, frame: _frames.Frame) -> None:
-        if frame["type"] in ("join", "exit", "members"):
-            self._router.membership(self, frame)
-        else:
-            super().receive(frame)
 
     def _write_app(self, frame: bytes) -> None:
         if not self.authorized and not self.closed:
