@@ -20,6 +20,7 @@ records the reactor's lateness, steered through stdin (L{bench._pausemon}).
 from __future__ import annotations
 
 import argparse
+import gc
 from typing import Any
 
 from twisted.internet import reactor
@@ -37,6 +38,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--handshakes-per-second", type=float, help="per peer address (library default if absent)")
     parser.add_argument("--handshake-burst", type=int, help="per peer address (library default if absent)")
     parser.add_argument("--pause-monitor", action="store_true", help="measure reactor lateness every 1 ms")
+    parser.add_argument("--no-gc-freeze", action="store_true", help="do not gc.freeze() once listening, as twistd socketnet does")
 
 
 def make_app(heartbeat: Heartbeat, **encryption: Any) -> ServerApp:
@@ -71,6 +73,8 @@ def main() -> None:
         install(reactor)
     app = make_app(Heartbeat(mode=args.heartbeat_mode, interval=args.heartbeat_interval), **encryption)
     d = app.listen(f"tcp:{args.port}:interface=127.0.0.1:backlog=1024")
+    if not args.no_gc_freeze:
+        d.addCallback(lambda port: (gc.freeze(), port)[1])  # what twistd socketnet does once started
     d.addCallback(lambda port: ready(port.getHost().port))
     d.addErrback(lambda failure: (print(failure.getTraceback()), reactor.stop()))
     reactor.run()

@@ -170,6 +170,7 @@ class ServerAuthorizationLayer:
             verifying, self._verifying = self._verifying, None
             verifying.cancel()
         self._on_authorized = self._verify = None
+        self._write_down = self._deliver_up = self._close = None
 
 
 @implementer(ILayer)
@@ -216,3 +217,4 @@ class ClientAuthorizationLayer:
 
     def destroy(self, reason: Exception) -> None:
         self._on_authorized = None
+        self._write_down = self._deliver_up = None

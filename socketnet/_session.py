@@ -243,6 +243,9 @@ class Session:
         self._authorized_handlers.clear()
         self._encrypted_handlers.clear()
         self._closed_handlers.clear()
+        # Nothing is written once closed; dropping these breaks the cycles
+        # through the protocol and the layers below.
+        self._write_down = self._close_connection = None
 
     def _authorized(self, client_id: str) -> None:
         self.id = client_id

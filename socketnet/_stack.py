@@ -77,6 +77,7 @@ class LayerStack:
             if not getattr(layer, "passes_writes", False):
                 below = layer.write
         self.layers: tuple[Any, ...] = tuple(layers)
+        self._links = layers  # what the deliver_up closures look layers up in
 
     @staticmethod
     def _forward_to(layers: list[Any], index: int) -> Callable[[Any], None]:
@@ -153,6 +154,12 @@ class LayerStack:
                 layer.destroy(reason)
             except Exception:
                 self._log.failure("error destroying layer {layer!r}", layer=layer)
+        # Break the reference cycles between the layers, the stack and the
+        # WebSocket protocol, so that a closed connection is freed by
+        # reference counting rather than left to the garbage collector.
+        self._links.clear()
+        self.layers = ()
+        self._write_wire = self._close_wire = None  # type: ignore[assignment]
 
 
 @implementer(ILayer)

@@ -538,10 +538,26 @@ class MakeServiceTests(SynchronousTestCase):
         Stopping the application service closes the L{ServerApp}; with no
         connections the returned L{Deferred} has already fired.
         """
-        app_service = list(makeService(parse("--verifier=tests.test_tap:accept_everyone")))[0]
+        app_service = list(makeService(parse("--verifier=tests.test_tap:accept_everyone", "--no-gc-freeze")))[0]
         app_service.startService()
         self.assertIsNone(self.successResultOf(app_service.stopService()))
         self.assertFalse(app_service.running)
+
+    def test_gcFreezeOnStart(self) -> None:
+        """
+        By default the application service calls C{gc.freeze} once the
+        server is ready; C{--no-gc-freeze} leaves the collector alone.
+        """
+        import gc
+
+        self.assertIs(list(makeService(parse()))[0]._freeze, gc.freeze)
+        self.assertIsNone(list(makeService(parse("--no-gc-freeze")))[0]._freeze)
+        app_service = list(makeService(parse("--no-gc-freeze")))[0]
+        frozen: list[None] = []
+        app_service._freeze = lambda: frozen.append(None)
+        app_service.startService()
+        self.assertEqual(frozen, [None])
+        self.successResultOf(app_service.stopService())
 
 
 class PluginTests(SynchronousTestCase):
