@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from socketnet import _frames
+from socketnet import Authorization, _frames
 from socketnet._heartbeat import Heartbeat, HeartbeatLayer, heartbeat_wheel
 from socketnet.closecodes import CloseCode
 from socketnet.interfaces import ILayer
+from socketnet.protocol import SocketnetClientFactory, SocketnetServerFactory
+from socketnet.testing import URL, connect_pair
 
 
 class Neighbours:
@@ -607,3 +610,46 @@ class SharedWheelTests(SynchronousTestCase):
         layer, _ = self.layer()
         self.assertFalse(hasattr(layer, "__dict__"))
 
+
+class ServerFactoryWheelTests(SynchronousTestCase):
+    """
+    A server factory's connections share the factory's heartbeat wheel.
+    """
+
+    def test_connections_share_the_factory_wheel(self) -> None:
+        """
+        The factory builds one wheel on its own reactor; every server-side
+        heartbeat layer is filed on it, with one delayed call between them,
+        and each is taken off when its connection ends.
+        """
+        reactor = MemoryReactorClock()
+        beat = Heartbeat(mode="server", interval=1)
+        server = SocketnetServerFactory(reactor=reactor, heartbeat=beat)
+        server.verifier = lambda authorization: True
+        wheel = server.heartbeat_wheel
+        self.assertEqual(wheel.resolution, 0.125)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        pairs = []
+        for n in range(3):
+            client = SocketnetClientFactory(URL, Authorization(str(n), "t"), reactor=reactor, heartbeat=beat)
+            pairs.append(connect_pair(server, client, reactor, client_port=40000 + n))
+            reactor.advance(0.3)
+        self.assertEqual(len(wheel), 3)
+        for pair in pairs:
+            (layer,) = [x for x in pair.server._stack.layers if isinstance(x, HeartbeatLayer)]
+            self.assertIs(layer._wheel, wheel)
+        runs = [call for call in reactor.getDelayedCalls() if call.func == wheel._run]
+        self.assertEqual(len(runs), 1)
+        for _ in range(40):
+            for pair in pairs:
+                pair.advance(0.125)
+        self.assertEqual([pair.server.session.closed for pair in pairs], [False] * 3)
+        for n, pair in enumerate(pairs):
+            pair.server.session.close()
+            for _ in range(16):
+                reactor.advance(0.125)
+                for each in pairs:
+                    each.flush()
+            self.assertTrue(pair.server.session.closed)
+            self.assertEqual(len(wheel), 2 - n)
+        self.assertEqual(reactor.getDelayedCalls(), [])
