@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Literal
 
 import attr
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from . import _frames
 from .closecodes import CloseCode
+from ._timerwheel import TimerWheel, resolution_for
 from .interfaces import ILayer
 
 
@@ -40,6 +41,9 @@ class Heartbeat:
     @ivar timeout: seconds of silence (no frame of any kind) after which
         either side closes the connection with code 4008; by default 2.5
         times C{interval}.
+
+    Pings and the watchdog run on a L{TimerWheel}, so each happens at most
+    one slice late, never early: see L{heartbeat_wheel}.
     """
 
     mode: Literal["client", "server"] = attr.ib(default="client", validator=_check_mode)
@@ -51,16 +55,45 @@ class Heartbeat:
         return 2.5 * self.interval if self._timeout is None else self._timeout
 
 
+def heartbeat_wheel(clock: IReactorTime, settings: Heartbeat) -> TimerWheel:
+    """
+    A L{TimerWheel} for heartbeat layers with C{settings}, which many
+    layers may share: its resolution is at most an eighth of the interval
+    and of the timeout, and at most one second.
+
+    @param clock: the clock the layers use.
+    """
+    return TimerWheel(clock, resolution_for(min(settings.interval, settings.timeout)))
+
+
 @implementer(ILayer)
 class HeartbeatLayer:
     """
     Answers pings, sends them when this side drives the heartbeat, and
     closes the connection when the peer has been silent too long.  Any
     frame from the peer counts as a sign of life.
+
+    The layer has no timer of its own: a L{TimerWheel}, which a server
+    shares between all its connections, wakes it when its next ping or the
+    end of the timeout is due, rounded up to the wheel's resolution.  So a
+    ping goes out, and a silent peer is closed, up to one resolution late,
+    never early.  Receiving a frame only notes the time.
     """
 
     #: L{write} only forwards: the stack links around it.
     passes_writes = True
+
+    __slots__ = (
+        "_settings",
+        "_clock",
+        "_wheel",
+        "_tick",
+        "_write_down",
+        "_deliver_up",
+        "_close",
+        "_last_heard",
+        "_next_ping",
+    )
 
     def __init__(
         self,
@@ -70,22 +103,36 @@ class HeartbeatLayer:
         write_down,
         deliver_up,
         close,
+        wheel: TimerWheel | None = None,
     ):
+        """
+        @param settings: the L{Heartbeat} settings.
+        @param is_server: whether this is the server's side.
+        @param wheel: the L{TimerWheel} that wakes this layer, on C{clock};
+            by default one of its own (see L{heartbeat_wheel}).
+        """
         self._settings = settings
-        self._drives = (settings.mode == "server") == is_server
         self._clock = clock
+        self._wheel = wheel if wheel is not None else heartbeat_wheel(clock, settings)
+        #: The wheel tick this layer is filed under, if any.
+        self._tick: int | None = None
         self._write_down = write_down
         self._deliver_up = deliver_up
         self._close = close
         self._last_heard = 0.0
-        self._watchdog: IDelayedCall | None = None
-        self._pinger: IDelayedCall | None = None
+        #: When the next ping is due; C{None} when this side does not
+        #: drive the heartbeat.
+        self._next_ping: float | None = (
+            0.0 if (settings.mode == "server") == is_server else None
+        )
 
     def start(self) -> None:
-        self._last_heard = self._clock.seconds()
-        self._watchdog = self._clock.callLater(self._settings.timeout, self._check)
-        if self._drives:
-            self._pinger = self._clock.callLater(self._settings.interval, self._ping)
+        now = self._last_heard = self._clock.seconds()
+        deadline = now + self._settings.timeout
+        if self._next_ping is not None:
+            self._next_ping = now + self._settings.interval
+            deadline = min(deadline, self._next_ping)
+        self._tick = self._wheel.schedule(self, deadline)
 
     def receive(self, frame: _frames.Frame) -> None:
         self._last_heard = self._clock.seconds()
@@ -98,24 +145,37 @@ class HeartbeatLayer:
     def write(self, frame: bytes) -> None:
         self._write_down(frame)
 
-    def _ping(self) -> None:
-        self._pinger = self._clock.callLater(self._settings.interval, self._ping)
+    def wake(self) -> None:
+        """
+        Called by the wheel: close the connection if the peer has been
+        silent for the timeout, else ping if a ping is due, and ask to be
+        woken at the next of those two times.
+        """
+        wheel = self._wheel
+        deadline = self._last_heard + self._settings.timeout
+        if wheel.due(deadline):
+            self._tick = None
+            self._close(CloseCode.HEARTBEAT_TIMEOUT, CloseCode.HEARTBEAT_TIMEOUT.reason)
+            return
+        next_ping = self._next_ping
+        if next_ping is None:
+            self._tick = wheel.schedule(self, deadline)
+            return
+        if not wheel.due(next_ping):
+            self._tick = wheel.schedule(self, min(deadline, next_ping))
+            return
+        # Keep the phase: the next ping is due one interval after this
+        # one was, and pings missed while the reactor was busy are
+        # skipped rather than sent in a burst.
+        interval = self._settings.interval
+        next_ping += interval
+        while wheel.due(next_ping):
+            next_ping += interval
+        self._next_ping = next_ping
+        # File first, so that a failing write does not stop the heartbeat.
+        self._tick = wheel.schedule(self, min(deadline, next_ping))
         self._write_down(_frames.PING)
 
-    def _check(self) -> None:
-        # One timer for the whole timeout, re-armed only when it fires:
-        # cheaper than resetting a timer on every frame.
-        silent = self._clock.seconds() - self._last_heard
-        remaining = self._settings.timeout - silent
-        if remaining > 0:
-            self._watchdog = self._clock.callLater(remaining, self._check)
-            return
-        self._watchdog = None
-        self.destroy(None)
-        self._close(CloseCode.HEARTBEAT_TIMEOUT, CloseCode.HEARTBEAT_TIMEOUT.reason)
-
     def destroy(self, reason: Exception | None) -> None:
-        for call in (self._watchdog, self._pinger):
-            if call is not None and call.active():
-                call.cancel()
-        self._watchdog = self._pinger = None
+        self._wheel.cancel(self, self._tick)
+        self._tick = None

@@ -31,7 +31,7 @@ from ._authorization import (
     Authorization,
     ServerAuthorizationLayer,
 )
-from ._heartbeat import Heartbeat, HeartbeatLayer
+from ._heartbeat import Heartbeat, HeartbeatLayer, heartbeat_wheel
 from ._registry import SessionRegistry
 from ._broker import InProcessBroker
 from ._messages import Message, call_each, run_handler
@@ -250,7 +250,7 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         self.session = self._build_stack(
             encryption,
             [
-                partial(HeartbeatLayer, f.heartbeat, True),
+                partial(HeartbeatLayer, f.heartbeat, True, wheel=f.heartbeat_wheel),
                 partial(ServerAuthorizationLayer, self.verifyAuthorization, self._authorize, f.auth_timeout),
                 partial(ServerSession, self, f.router),
             ]
@@ -376,6 +376,8 @@ class SocketnetServerFactory(WebSocketServerFactory):
         if duplicate_ids not in ("replace", "refuse"):
             raise ValueError(f"duplicate_ids must be 'replace' or 'refuse', not {duplicate_ids!r}")
         self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
+        #: One timer for the heartbeats of every connection.
+        self.heartbeat_wheel = heartbeat_wheel(self.reactor, self.heartbeat)
         self.auth_timeout = auth_timeout
         self.duplicate_ids = duplicate_ids
         self.verifier: Callable[[Authorization], Any] | None = None

@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from socketnet import _frames
-from socketnet._heartbeat import Heartbeat, HeartbeatLayer
+from socketnet import Authorization, _frames
+from socketnet._heartbeat import Heartbeat, HeartbeatLayer, heartbeat_wheel
 from socketnet.closecodes import CloseCode
 from socketnet.interfaces import ILayer
+from socketnet.protocol import SocketnetClientFactory, SocketnetServerFactory
+from socketnet.testing import URL, connect_pair
 
 
 class Neighbours:
@@ -389,3 +392,264 @@ class HeartbeatLayerTests(SynchronousTestCase):
         layer, neighbours, clock = self.build(start=False)
         layer.destroy(Exception("gone"))
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class Timed(Neighbours):
+    """
+    Recording neighbours that also note the clock time of each write and
+    close.
+
+    @ivar at: C{(time, frame)} for each frame written down.
+    @ivar closed_at: clock times of each close.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.at: list[tuple[float, Any]] = []
+        self.closed_at: list[float] = []
+
+    def write_down(self, frame: Any) -> None:
+        super().write_down(frame)
+        self.at.append((self.clock.seconds(), frame))
+
+    def close(self, code: int, reason: str) -> None:
+        super().close(code, reason)
+        self.closed_at.append(self.clock.seconds())
+
+
+class SharedWheelTests(SynchronousTestCase):
+    """
+    Tests for L{HeartbeatLayer}s sharing one L{TimerWheel}, as a server's
+    connections do.
+    """
+
+    #: The server pings every second; the resolution is 1/8 s.
+    settings = Heartbeat(mode="server", interval=1)
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.wheel = heartbeat_wheel(self.clock, self.settings)
+
+    def layer(self, settings: Heartbeat | None = None) -> tuple[HeartbeatLayer, Timed]:
+        """
+        A started server-side layer on the shared wheel.
+        """
+        neighbours = Timed(self.clock)
+        layer = HeartbeatLayer(
+            self.settings if settings is None else settings,
+            True,
+            clock=self.clock,
+            write_down=neighbours.write_down,
+            deliver_up=neighbours.deliver_up,
+            close=neighbours.close,
+            wheel=self.wheel,
+        )
+        layer.start()
+        return layer, neighbours
+
+    def at(self, when: float) -> None:
+        """
+        Move the clock to C{when}.
+        """
+        self.clock.advance(when - self.clock.seconds())
+
+    def test_resolution(self) -> None:
+        """
+        The wheel for some settings has a resolution of at most an eighth
+        of their interval and of their timeout, and at most one second.
+        """
+        self.assertEqual(self.wheel.resolution, 0.125)
+        self.assertEqual(heartbeat_wheel(self.clock, Heartbeat()).resolution, 1.0)
+        self.assertEqual(heartbeat_wheel(self.clock, Heartbeat(interval=4, timeout=2)).resolution, 0.25)
+
+    def test_many_sessions_one_delayed_call(self) -> None:
+        """
+        However many layers are started, at whatever times, the clock holds
+        one delayed call for all their pings and watchdogs, and every layer
+        is pinged once per interval.
+        """
+        pairs = []
+        for n in range(500):
+            self.at(n * 0.002)
+            pairs.append(self.layer())
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.assertEqual(len(self.wheel), 500)
+        for second in range(1, 6):
+            self.at(second + 1)
+            for layer, neighbours in pairs:
+                layer.receive({"type": "pong"})
+            self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        for layer, neighbours in pairs:
+            self.assertEqual(neighbours.written, [_frames.PING] * 5)
+            self.assertEqual(neighbours.closed, [])
+
+    def test_pings_keep_their_phase(self) -> None:
+        """
+        Each layer's pings go out one interval apart from its own start,
+        rounded up to the wheel's resolution, never early: layers started
+        at different times ping at different times.
+        """
+        starts = [0.0, 0.3, 0.6, 0.95]
+        pairs = []
+        for start in starts:
+            self.at(start)
+            pairs.append(self.layer())
+        for when in [x / 8 for x in range(8, 8 * 4)]:
+            self.at(when)
+            for layer, _ in pairs:
+                layer.receive({"type": "pong"})
+        expected = {0.0: [1.0, 2.0, 3.0], 0.3: [1.375, 2.375, 3.375], 0.6: [1.625, 2.625, 3.625], 0.95: [2.0, 3.0]}
+        for start, (_, neighbours) in zip(starts, pairs):
+            self.assertEqual([when for when, _ in neighbours.at], expected[start])
+            for n, (when, frame) in enumerate(neighbours.at):
+                self.assertEqual(frame, _frames.PING)
+                self.assertGreaterEqual(when, start + (n + 1) * 1.0)
+                self.assertLess(when, start + (n + 1) * 1.0 + 0.125)
+
+    def test_same_slice_pinged_together(self) -> None:
+        """
+        Layers due within the same tick are pinged in the same run of the
+        wheel, at the same moment.
+        """
+        pairs = []
+        for start in [0.01, 0.05, 0.1]:
+            self.at(start)
+            pairs.append(self.layer())
+        (call,) = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), 1.125)
+        self.at(1.125)
+        self.assertEqual([neighbours.at for _, neighbours in pairs], [[(1.125, _frames.PING)]] * 3)
+
+    def test_silent_closed_within_a_tick_of_timeout(self) -> None:
+        """
+        A silent peer is closed with 4008 between the timeout and the
+        timeout plus the wheel's resolution after its last frame, while a
+        peer that answers stays open.
+        """
+        self.at(0.3)
+        silent, silent_neighbours = self.layer()
+        alive, alive_neighbours = self.layer()
+        self.at(1.0)
+        silent.receive({"type": "message", "data": None})  # last frame at 1.0
+        while self.clock.seconds() < 10:
+            self.clock.advance(0.0625)
+            alive.receive({"type": "pong"})
+        self.assertEqual(
+            silent_neighbours.closed,
+            [(CloseCode.HEARTBEAT_TIMEOUT, CloseCode.HEARTBEAT_TIMEOUT.reason)],
+        )
+        (closed_at,) = silent_neighbours.closed_at
+        self.assertGreaterEqual(closed_at, 1.0 + 2.5)
+        self.assertLess(closed_at, 1.0 + 2.5 + 0.125)
+        self.assertEqual(alive_neighbours.closed, [])
+        self.assertEqual(len(self.wheel), 1)
+
+    def test_any_frame_counts_as_life(self) -> None:
+        """
+        Frames of any kind, not only pongs, keep a layer on the shared
+        wheel open.
+        """
+        layer, neighbours = self.layer()
+        frames = [{"type": "ping"}, {"type": "message", "data": 1}, {"type": "reply", "request": 1, "data": 2}]
+        for step in range(60):
+            self.clock.advance(0.5)
+            layer.receive(frames[step % len(frames)])
+        self.assertEqual(neighbours.closed, [])
+        self.assertEqual(neighbours.written.count(_frames.PING), 30)
+
+    def test_destroy_unregisters(self) -> None:
+        """
+        C{destroy} takes a layer off the wheel at once; when the last one
+        goes, no delayed call is left, and the destroyed layers write
+        nothing more.
+        """
+        pairs = [self.layer() for _ in range(3)]
+        for n, (layer, _) in enumerate(pairs):
+            layer.destroy(Exception("gone"))
+            self.assertEqual(len(self.wheel), 2 - n)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(10)
+        self.assertEqual([neighbours.written for _, neighbours in pairs], [[]] * 3)
+
+    def test_destroy_while_others_run(self) -> None:
+        """
+        A layer destroyed by another one's close, in the same run of the
+        wheel, is not pinged or closed afterwards.
+        """
+        first, first_neighbours = self.layer()
+        second, second_neighbours = self.layer()
+        closes: list[int] = []
+
+        def close_both(code: int, reason: str) -> None:
+            closes.append(code)
+            first.destroy(Exception("closed"))
+            second.destroy(Exception("closed"))
+
+        first._close = second._close = close_both
+        self.clock.advance(2.5)
+        self.assertEqual(closes, [CloseCode.HEARTBEAT_TIMEOUT])
+        self.assertEqual(len(self.wheel), 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_late_reactor_skips_missed_pings(self) -> None:
+        """
+        When the reactor falls behind by several intervals, a layer sends
+        one ping, not a burst, and its later pings keep their phase.
+        """
+        layer, neighbours = self.layer(Heartbeat(mode="server", interval=1, timeout=10))
+        self.clock.advance(3.5)
+        self.assertEqual(neighbours.at, [(3.5, _frames.PING)])
+        self.at(4.0)
+        self.assertEqual(neighbours.at, [(3.5, _frames.PING), (4.0, _frames.PING)])
+
+    def test_no_state_per_instance_dict(self) -> None:
+        """
+        The layer has C{__slots__}: no per-instance C{__dict__}.
+        """
+        layer, _ = self.layer()
+        self.assertFalse(hasattr(layer, "__dict__"))
+
+
+class ServerFactoryWheelTests(SynchronousTestCase):
+    """
+    A server factory's connections share the factory's heartbeat wheel.
+    """
+
+    def test_connections_share_the_factory_wheel(self) -> None:
+        """
+        The factory builds one wheel on its own reactor; every server-side
+        heartbeat layer is filed on it, with one delayed call between them,
+        and each is taken off when its connection ends.
+        """
+        reactor = MemoryReactorClock()
+        beat = Heartbeat(mode="server", interval=1)
+        server = SocketnetServerFactory(reactor=reactor, heartbeat=beat)
+        server.verifier = lambda authorization: True
+        wheel = server.heartbeat_wheel
+        self.assertEqual(wheel.resolution, 0.125)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        pairs = []
+        for n in range(3):
+            client = SocketnetClientFactory(URL, Authorization(str(n), "t"), reactor=reactor, heartbeat=beat)
+            pairs.append(connect_pair(server, client, reactor, client_port=40000 + n))
+            reactor.advance(0.3)
+        self.assertEqual(len(wheel), 3)
+        for pair in pairs:
+            (layer,) = [x for x in pair.server._stack.layers if isinstance(x, HeartbeatLayer)]
+            self.assertIs(layer._wheel, wheel)
+        runs = [call for call in reactor.getDelayedCalls() if call.func == wheel._run]
+        self.assertEqual(len(runs), 1)
+        for _ in range(40):
+            for pair in pairs:
+                pair.advance(0.125)
+        self.assertEqual([pair.server.session.closed for pair in pairs], [False] * 3)
+        for n, pair in enumerate(pairs):
+            pair.server.session.close()
+            for _ in range(16):
+                reactor.advance(0.125)
+                for each in pairs:
+                    each.flush()
+            self.assertTrue(pair.server.session.closed)
+            self.assertEqual(len(wheel), 2 - n)
+        self.assertEqual(reactor.getDelayedCalls(), [])
