@@ -302,7 +302,8 @@ class SocketnetServerProtocol(_StackEdge, WebSocketServerProtocol):
         session = self.session
         for handler in self.factory.message_handlers:
             run_handler(handler, message, session)
-        session._run_handlers(message)
+        if session._message_handlers:
+            session._run_handlers(message)
         return None
 
 
