@@ -17,6 +17,7 @@ import base64
 import hmac
 import json
 import os
+import sys
 from collections import deque
 from typing import Any, Callable
 
@@ -95,34 +96,71 @@ def _encode(frame: dict[str, Any]) -> bytes:
 
 class _Records:
     """
-    The sealed half of an encrypted connection, both directions.
+    The sealed half of an encrypted connection, both directions: seals
+    frames and writes the records down, opens the peer's records, and
+    rekeys the sending direction at its limits.
+
+    The age limit is a timer on the injected clock (started by L{start},
+    cancelled by L{stop}) that only marks the epoch as due, so that no
+    record pays for reading the clock; the next frame sent then rekeys
+    first, as for the record and byte limits.  An idle connection still
+    does not rekey until it sends.
+
+    @ivar open: the receiving direction's L{_keys.Opener.open}.
     """
 
-    def __init__(self, send_secret: bytes, receive_secret: bytes, limits: EncryptionLimits, clock: IReactorTime):
+    def __init__(
+        self,
+        send_secret: bytes,
+        receive_secret: bytes,
+        limits: EncryptionLimits,
+        clock: IReactorTime,
+        write_down: Callable[[tuple[bytes, bool]], None],
+    ):
         self._sealer = _keys.Sealer(send_secret)
         self._opener = _keys.Opener(receive_secret, limits.hard_records)
-        self._limits = limits
+        self.open = self._opener.open
+        self._write_down = write_down
+        self._rekey_records = limits.rekey_records
+        self._rekey_octets = limits.rekey_octets
+        self._rekey_seconds = limits.rekey_seconds
         self._clock = clock
-        self._epoch_started = clock.seconds()
+        self._age_timer: IDelayedCall | None = None
+        self._aged = False
 
-    def seal(self, plaintext: bytes) -> list[bytes]:
-        records = []
-        s, limits = self._sealer, self._limits
-        if (
-            s.sequence >= limits.rekey_records
-            or s.octets >= limits.rekey_octets
-            or self._clock.seconds() - self._epoch_started >= limits.rekey_seconds
-        ):
-            records.append(s.seal_key_update())
-            self._epoch_started = self._clock.seconds()
-        records.append(s.seal(plaintext))
-        return records
+    def start(self) -> None:
+        """
+        The first epoch starts now (at C{enc.ready}).
+        """
+        self._arm()
 
-    def open(self, record: bytes) -> bytes | None:
-        try:
-            return self._opener.open(record)
-        except _keys.BadRecord as e:
-            raise ProtocolError(CloseCode.BAD_RECORD, str(e)) from None
+    def stop(self) -> None:
+        """
+        Cancel the age timer; nothing is sealed any more.
+        """
+        if self._age_timer is not None and self._age_timer.active():
+            self._age_timer.cancel()
+        self._age_timer = None
+
+    def _arm(self) -> None:
+        self.stop()
+        self._aged = False
+        self._age_timer = self._clock.callLater(self._rekey_seconds, self._aged_out)
+
+    def _aged_out(self) -> None:
+        self._age_timer = None
+        self._aged = True
+
+    def write(self, plaintext: bytes) -> None:
+        """
+        Seal C{plaintext} into a data record and write it down, after a
+        key update if this epoch has reached a limit.
+        """
+        sealer = self._sealer
+        if self._aged or sealer.sequence >= self._rekey_records or sealer.octets >= self._rekey_octets:
+            self._write_down((sealer.seal_key_update(), True))
+            self._arm()
+        self._write_down((sealer.seal(plaintext), True))
 
 
 class _EncryptionLayer:
@@ -143,6 +181,8 @@ class _EncryptionLayer:
         close,
         max_record: int = 0,
     ):
+        # The longest frame that fits in a record under max_record.
+        self._max_frame = max_record - _keys.RECORD_OVERHEAD if max_record else sys.maxsize
         self._max_record = max_record
         self._limits = limits
         self._on_encrypted = on_encrypted
@@ -172,36 +212,54 @@ class _EncryptionLayer:
         self._close(code, CloseCode(code).reason)
 
     def write(self, frame: tuple[bytes, bool]) -> None:
-        if self._max_record and len(frame[0]) + _keys.RECORD_OVERHEAD > self._max_record:
+        payload = frame[0]
+        if len(payload) > self._max_frame:
             # Refused before sealing: a sealed record that is never sent
             # would use up a sequence number and break the connection.
             raise ValueError(
-                f"a {len(frame[0])}-byte frame does not fit in a record under "
+                f"a {len(payload)}-byte frame does not fit in a record under "
                 f"the {self._max_record}-byte message limit"
             )
-        if self._records is not None:
-            for record in self._records.seal(frame[0]):
-                self._write_down((record, True))
+        records = self._records
+        if records is not None:
+            records.write(payload)
         elif self._plain:
             self._write_down(frame)
         else:
             limits = self._limits
-            if len(self._queue) >= limits.queue_frames or self._queued_octets + len(frame[0]) > limits.queue_octets:
+            if len(self._queue) >= limits.queue_frames or self._queued_octets + len(payload) > limits.queue_octets:
                 raise QueueFull("too many frames wait for the encryption handshake")
             self._queue.append(frame)
-            self._queued_octets += len(frame[0])
+            self._queued_octets += len(payload)
 
-    def _receive_record(self, frame: tuple[bytes, bool]) -> None:
+    def receive(self, frame: tuple[bytes, bool]) -> None:
+        # Once encrypted, every frame is a record: opened here, in as few
+        # calls as possible; until then the subclass's handshake decides.
+        records = self._records
+        if records is None:
+            self._receive_handshake(frame)
+            return
         payload, is_binary = frame
         if not is_binary:
             raise ProtocolError(CloseCode.ENCRYPTION_REQUIRED, "plaintext frame on an encrypted connection")
-        plaintext = self._records.open(payload)  # type: ignore[union-attr]
+        try:
+            plaintext = records.open(payload)
+        except _keys.BadRecord as e:
+            raise ProtocolError(CloseCode.BAD_RECORD, str(e)) from None
         if plaintext is not None:
             self._deliver_up((plaintext, False))
+
+    def _receive_handshake(self, frame: tuple[bytes, bool]) -> None:
+        """
+        A frame that arrived before the records were in use (or after
+        L{destroy}); each side overrides it.
+        """
+        raise NotImplementedError
 
     def _encrypted(self, records: _Records) -> None:
         self._cancel_deadline()
         self._records = records
+        records.start()
         queue, self._queue = self._queue, deque()
         self._queued_octets = 0
         self._on_encrypted()
@@ -218,6 +276,8 @@ class _EncryptionLayer:
     def destroy(self, reason: Exception) -> None:
         self._cancel_deadline()
         self._queue.clear()
+        if self._records is not None:
+            self._records.stop()
         self._records = None
 
 
@@ -261,11 +321,9 @@ class ServerEncryptionLayer(_EncryptionLayer):
         if self._mode == "required":
             self._arm_deadline()
 
-    def receive(self, frame: tuple[bytes, bool]) -> None:
+    def _receive_handshake(self, frame: tuple[bytes, bool]) -> None:
         state = self._state
-        if state == "encrypted":
-            self._receive_record(frame)
-        elif state == "plain":
+        if state == "plain":
             self._deliver_up(frame)
         elif state == "start":
             self._first(frame)
@@ -378,7 +436,7 @@ class ServerEncryptionLayer(_EncryptionLayer):
         ready = _encode({"type": "enc.ready", "mac": _b64(_keys.finished_mac(finished, transcript))})
         self._write_down((ready, False))
         self._state = "encrypted"
-        self._encrypted(_Records(s2c, c2s, self._limits, self._clock))
+        self._encrypted(_Records(s2c, c2s, self._limits, self._clock, self._write_down))
 
     def destroy(self, reason: Exception) -> None:
         self._state = "destroyed"
@@ -432,10 +490,8 @@ class ClientEncryptionLayer(_EncryptionLayer):
     def encrypted(self) -> bool:
         return self._records is not None
 
-    def receive(self, frame: tuple[bytes, bool]) -> None:
-        if self._state == "encrypted":
-            self._receive_record(frame)
-        elif self._state == "pubkey":
+    def _receive_handshake(self, frame: tuple[bytes, bool]) -> None:
+        if self._state == "pubkey":
             self._pubkey(frame)
         elif self._state == "ready":
             self._ready(frame)
@@ -478,7 +534,7 @@ class ClientEncryptionLayer(_EncryptionLayer):
         del secret, ecdh, shared
         self._transcript = []
         self._expected_mac = _keys.finished_mac(finished, transcript)
-        self._pending_records = _Records(c2s, s2c, self._limits, self._clock)
+        self._pending_records = _Records(c2s, s2c, self._limits, self._clock, self._write_down)
         self._state = "ready"
         self._write_down((key_message, False))
 

@@ -156,6 +156,11 @@ class HandshakeTests(SynchronousTestCase):
         self.assertEqual(wire.server_got, [(b'{"type":"auth","id":"1","token":"t"}', False)])
         kinds = [(_json_frame(f) or {}).get("type", "record") for f in wire.sent_by_client]
         self.assertEqual(kinds, ["enc.hello", "enc.key", "record"])
+        # The handshake deadlines are gone; each side's epoch-age timer
+        # (an hour out) is left until the layer is destroyed.
+        self.assertEqual([call.getTime() for call in wire.clock.getDelayedCalls()], [3600.0, 3600.0])
+        wire.client.destroy(Exception("gone"))
+        wire.server.destroy(Exception("gone"))
         self.assertEqual(wire.clock.getDelayedCalls(), [])
 
     def test_pinned_client_refuses_other_key(self) -> None:
@@ -447,6 +452,124 @@ class RecordTests(SynchronousTestCase):
         self.assertEqual(wire.client_got, frames)
         self.assertEqual(wire.client._records._sealer.epoch, 3)
         self.assertEqual(wire.server._records._opener.epoch, 3)
+
+    def kinds(self, frames: list[tuple[bytes, bool]]) -> list[tuple[int, int, int]]:
+        """
+        The type, epoch and sequence number of each record.
+        """
+        return [_keys.HEADER.unpack(record[: _keys.HEADER.size])[1:] for record, binary in frames]
+
+    def test_rekey_after_an_hour(self) -> None:
+        """
+        An epoch an hour old is replaced before the next frame is sealed:
+        a key update, then the frame in the next epoch.  An idle
+        connection sends nothing when the hour passes, and the age of the
+        next epoch counts from its key update.
+        """
+        wire = self.established()
+        wire.client.write((b'{"n":0}', False))
+        wire.clock.advance(3599)
+        wire.client.write((b'{"n":1}', False))
+        wire.clock.advance(1)
+        self.assertEqual(len(wire.sent_by_client), 2)
+        wire.client.write((b'{"n":2}', False))
+        wire.clock.advance(3599)
+        wire.client.write((b'{"n":3}', False))
+        wire.clock.advance(1)
+        wire.client.write((b'{"n":4}', False))
+        wire.server.write((b'{"n":5}', False))
+        self.assertEqual(
+            self.kinds(wire.sent_by_client),
+            [
+                (_keys.RECORD_DATA, 0, 0),
+                (_keys.RECORD_DATA, 0, 1),
+                (_keys.RECORD_KEY_UPDATE, 0, 2),
+                (_keys.RECORD_DATA, 1, 0),
+                (_keys.RECORD_DATA, 1, 1),
+                (_keys.RECORD_KEY_UPDATE, 1, 2),
+                (_keys.RECORD_DATA, 2, 0),
+            ],
+        )
+        # Each direction has its own age: the server's is as old, too.
+        self.assertEqual(self.kinds(wire.sent_by_server), [(_keys.RECORD_KEY_UPDATE, 0, 0), (_keys.RECORD_DATA, 1, 0)])
+        wire.flush()
+        self.assertEqual(wire.server_got, [(b'{"n":%d}' % n, False) for n in range(5)])
+        self.assertEqual(wire.client_got, [(b'{"n":5}', False)])
+        self.assertEqual(wire.server._records._opener.epoch, 2)
+        self.assertEqual(wire.client._records._opener.epoch, 1)
+
+    def test_record_limit_restarts_the_age(self) -> None:
+        """
+        A key update for the record limit starts a new hour: the next
+        epoch is not replaced when the first one would have been an hour
+        old.
+        """
+        wire = self.established(limits=EncryptionLimits(rekey_records=2))
+        wire.clock.advance(3000)
+        for n in range(3):
+            wire.client.write((b'{"n":%d}' % n, False))
+        wire.clock.advance(601)
+        wire.client.write((b'{"n":3}', False))
+        wire.clock.advance(2999)
+        wire.client.write((b'{"n":4}', False))
+        self.assertEqual(
+            self.kinds(wire.sent_by_client),
+            [
+                (_keys.RECORD_DATA, 0, 0),
+                (_keys.RECORD_DATA, 0, 1),
+                (_keys.RECORD_KEY_UPDATE, 0, 2),
+                (_keys.RECORD_DATA, 1, 0),
+                (_keys.RECORD_DATA, 1, 1),
+                (_keys.RECORD_KEY_UPDATE, 1, 2),
+                (_keys.RECORD_DATA, 2, 0),
+            ],
+        )
+        wire.flush()
+        self.assertEqual(wire.server_got, [(b'{"n":%d}' % n, False) for n in range(5)])
+
+    def test_byte_limit(self) -> None:
+        """
+        Once an epoch has sealed the byte limit, the next frame goes into
+        a new epoch.
+        """
+        wire = self.established(limits=EncryptionLimits(rekey_octets=10))
+        for frame in (b'{"n":1}', b'{"n":2}', b'{"n":3}', b'{"n":4}'):
+            wire.client.write((frame, False))
+        self.assertEqual(
+            self.kinds(wire.sent_by_client),
+            [
+                (_keys.RECORD_DATA, 0, 0),
+                (_keys.RECORD_DATA, 0, 1),
+                (_keys.RECORD_KEY_UPDATE, 0, 2),
+                (_keys.RECORD_DATA, 1, 0),
+                (_keys.RECORD_DATA, 1, 1),
+            ],
+        )
+        wire.flush()
+        self.assertEqual(len(wire.server_got), 4)
+
+    def test_destroy_cancels_the_age_timers(self) -> None:
+        """
+        Destroying the layers cancels their epoch-age timers, also after
+        a key update has set a new one, and a client destroyed between
+        C{enc.key} and C{enc.ready} leaves no timer either.
+        """
+        wire = self.established(limits=EncryptionLimits(rekey_records=1))
+        for n in range(3):
+            wire.client.write((b"{}", False))
+            wire.clock.advance(10)
+        self.assertEqual(len(wire.clock.getDelayedCalls()), 2)
+        wire.client.destroy(Exception("gone"))
+        wire.server.destroy(Exception("gone"))
+        self.assertEqual(wire.clock.getDelayedCalls(), [])
+
+        waiting: list[Deferred[Any]] = []
+        wire = Wire(gate=DecryptGate(lambda fn, *args: waiting.append(Deferred()) or waiting[-1]))
+        wire.handshake()
+        self.assertIsNotNone(wire.client._pending_records)
+        wire.client.destroy(Exception("gone"))
+        wire.server.destroy(Exception("gone"))
+        self.assertEqual(wire.clock.getDelayedCalls(), [])
 
     def test_hard_limit(self) -> None:
         """

@@ -569,6 +569,56 @@ class PropertyTests(SynchronousTestCase):
         bodies = {record[_keys.HEADER.size :] for record in records}
         self.assertEqual(len(bodies), 4)
 
+    def test_refused_record_changes_nothing(self) -> None:
+        """
+        After refusing a record (a flipped bit, a replay, the wrong
+        epoch), an opener still opens the next valid record and the ones
+        after it, across a key update.
+        """
+        sealer, opener = _keys.Sealer(C2S), _keys.Opener(C2S, HARD_LIMIT)
+        first = sealer.seal(b"0")
+        self.assertEqual(opener.open(first), b"0")
+        second = sealer.seal(b"1")
+        damaged = bytearray(second)
+        damaged[-1] ^= 0x01
+        wrong_epoch = _keys.HEADER.pack(_keys.VERSION, _keys.RECORD_DATA, 1, 1) + second[_keys.HEADER.size :]
+        for refused in (bytes(damaged), first, wrong_epoch, second[:-1]):
+            self.assertRaises(_keys.BadRecord, opener.open, refused)
+            self.assertEqual((opener.epoch, opener.sequence), (0, 1))
+        self.assertEqual(opener.open(second), b"1")
+        self.assertIsNone(opener.open(sealer.seal_key_update()))
+        self.assertRaises(_keys.BadRecord, opener.open, second)
+        self.assertEqual(opener.open(sealer.seal(b"2")), b"2")
+        self.assertEqual((opener.epoch, opener.sequence), (1, 1))
+
+    def test_large_records(self) -> None:
+        """
+        Records on both sides of the size where the opener stops copying
+        the body (L{_keys._VIEW_FROM}) open, and a flipped bit anywhere
+        in a large one is refused.
+        """
+        sealer, opener = _keys.Sealer(C2S), _keys.Opener(C2S, HARD_LIMIT)
+        for size in (_keys._VIEW_FROM - _keys.RECORD_OVERHEAD - 1, _keys._VIEW_FROM - _keys.RECORD_OVERHEAD, 2**20):
+            plaintext = os.urandom(size)
+            record = sealer.seal(plaintext)
+            for position in (0, 13, 14, len(record) // 2, len(record) - 1):
+                damaged = bytearray(record)
+                damaged[position] ^= 0x80
+                self.assertRaises(_keys.BadRecord, opener.open, bytes(damaged))
+            self.assertEqual(opener.open(record), plaintext)
+
+    def test_record_buffers(self) -> None:
+        """
+        An opener takes a record as C{bytes}, C{bytearray} or
+        C{memoryview}, small or large.
+        """
+        sealer, opener = _keys.Sealer(C2S), _keys.Opener(C2S, HARD_LIMIT)
+        for plaintext in (b"x", os.urandom(2 * _keys._VIEW_FROM)):
+            for kind in (bytes, bytearray, memoryview):
+                self.assertEqual(opener.open(kind(sealer.seal(plaintext))), plaintext)
+        self.assertIsNone(opener.open(memoryview(sealer.seal_key_update())))
+        self.assertEqual(opener.open(memoryview(sealer.seal(b"y"))), b"y")
+
 
 class ServerKeyTests(SynchronousTestCase):
     """
