@@ -13,14 +13,14 @@ from functools import partial
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _frames
 from ._channels import ChannelRegistry
-from ._registry import SessionRegistry
+from ._registry import Deadlines, RoutedRequest, SessionRegistry
 from ._replies import with_timeout
 from ._messages import Message, call_each
 from ._session import ServerSession
@@ -30,24 +30,6 @@ from .interfaces import IBroker, IRouter
 #: How many routed requests one session may have waiting at once, as
 #: requester and as recipient.
 MAX_ROUTED_PER_SESSION = 10_000
-
-
-class _Waiting:
-    """
-    A request this node routed out: who asked, and how many recipients
-    have failed so far.
-    """
-
-    __slots__ = ("session", "request", "deferred", "expected", "failures", "last_error", "timer")
-
-    def __init__(self, session: ServerSession | None, request: int, deferred: Deferred[Any] | None):
-        self.session = session
-        self.request = request
-        self.deferred = deferred
-        self.expected: int | None = None
-        self.failures = 0
-        self.last_error: dict[str, str] | None = None
-        self.timer: IDelayedCall | None = None
 
 
 def _then(value: Any, fn: Callable[[Any], Any]) -> Any:
@@ -98,7 +80,9 @@ class Router:
         self.joined_handlers: list[Callable[..., Any]] = []
         self.exited_handlers: list[Callable[..., Any]] = []
         self.channels = ChannelRegistry(self)
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: dict[str, RoutedRequest] = {}
+        # When the routed requests of sessions stop waiting: one timer.
+        self._deadlines = Deadlines(clock, self._expire)
         self._next_token = 0
         broker.attach(self)
 
@@ -117,6 +101,8 @@ class Router:
             self._relay(route, error={"name": "SessionClosed", "message": f"client {session.id} left before replying"})
         for token in list(session._routed_out):
             self._forget(token)
+        if not self._deadlines:
+            self._deadlines.stop()
         for channel_id in sorted(session._channels):
             self._leave(session, channel_id)
         if session.authorized and session.id not in self.sessions:
@@ -164,7 +150,7 @@ class Router:
             self._waiting.pop(token, None)
 
         deferred: Deferred[Any] = Deferred(forget)
-        self._waiting[token] = _Waiting(None, 0, deferred)
+        self._waiting[token] = RoutedRequest(None, 0, deferred)
         envelope = {"data": data, "from": None, "channel": channel_id, "route": [self.broker.node_id, token]}
         d = self.broker.publish(channel_id, envelope, None)
         d.addCallback(self._published, token, channel_id)
@@ -366,34 +352,28 @@ class Router:
             session._write_reply(_frames.reply_error(request, "TooManyRequests", f"more than {MAX_ROUTED_PER_SESSION} routed requests are waiting"))
             return None
         token = self._new_token()
-        waiting = self._waiting[token] = _Waiting(session, request, None)
+        self._waiting[token] = RoutedRequest(session, request, None)
         # The requester's own timeout is the longest anyone waits.
-        waiting.timer = self._clock.callLater(timeout or _frames.MAX_TIMEOUT, self._expire, token)
+        self._deadlines.add(token, timeout or _frames.MAX_TIMEOUT)
         session._routed_out.add(token)
         return token
 
     def _expire(self, token: str) -> None:
-        waiting = self._waiting.get(token)
-        if waiting is not None:
-            waiting.timer = None
-            # The requester has given up by now, unless it asked for no
-            # timeout at all: then this is its answer, not silence.
-            self._finish(token, error={"name": "ReplyTimeout", "message": "no reply in time"})
+        # The requester has given up by now, unless it asked for no
+        # timeout at all: then this is its answer, not silence.
+        self._finish(token, error={"name": "ReplyTimeout", "message": "no reply in time"})
 
-    def _forget(self, token: str) -> None:
+    def _forget(self, token: str) -> RoutedRequest | None:
         waiting = self._waiting.pop(token, None)
-        if waiting is None:
-            return
-        if waiting.timer is not None and waiting.timer.active():
-            waiting.timer.cancel()
-        if waiting.session is not None:
+        if waiting is not None and waiting.session is not None:
             waiting.session._routed_out.discard(token)
+            self._deadlines.discard(token)
+        return waiting
 
     def _finish(self, token: str, data: Any = None, error: dict[str, str] | None = None) -> None:
-        waiting = self._waiting.get(token)
+        waiting = self._forget(token)
         if waiting is None:
             return
-        self._forget(token)
         if waiting.deferred is not None:
             if error is None:
                 waiting.deferred.callback(data)
