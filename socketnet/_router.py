@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _frames
+from ._broker import InProcessBroker
 from ._channels import ChannelRegistry
 from ._registry import Deadlines, RoutedRequest, SessionRegistry
 from ._replies import with_timeout
@@ -85,6 +86,9 @@ class Router:
         self._deadlines = Deadlines(clock, self._expire)
         self._next_token = 0
         broker.attach(self)
+        # The in-process broker routes each message synchronously, with
+        # no Deferreds; any other broker is waited for.
+        self._fast = broker.fast_path() if isinstance(broker, InProcessBroker) else None
 
     # Sessions coming and going.
 
@@ -116,7 +120,8 @@ class Router:
         """
         if self.authorizer is None and self.message_filter is None and not session._route_busy:
             # Nothing can answer later: route now, in order by construction.
-            self._check_send(session, frame)
+            # With no authorizer, every send is allowed (see _check_send).
+            self._filter(session, frame)
         else:
             self._in_order(session, partial(self._check_send, session, frame))
 
@@ -130,10 +135,7 @@ class Router:
         """
         A client answered a request that came through this node.
         """
-        if "error" in frame:
-            self._relay(route, error=frame["error"])
-        else:
-            self._relay(route, data=frame.get("data"))
+        self._relay(route, frame.get("data"), frame.get("error"))  # a reply's error is never null
 
     # Sending on behalf of the server.
 
@@ -260,6 +262,8 @@ class Router:
     def _filter(self, session: ServerSession, frame: _frames.Frame) -> Any:
         if session.closed:
             return None
+        if self.message_filter is None and not self._observers:
+            return self._dispatch(session, frame, None, True)  # nobody sees a Message
         channel_id = frame.get("channel")
         message = Message(
             frame.get("data"),
@@ -281,15 +285,20 @@ class Router:
             keep.addErrback(self._refuse_on_failure)
         return _then(keep, partial(self._dispatch, session, frame, message))
 
-    def _dispatch(self, session: ServerSession, frame: _frames.Frame, message: Message, keep: Any) -> None:
+    def _dispatch(self, session: ServerSession, frame: _frames.Frame, message: Message | None, keep: Any) -> None:
         if session.closed:
             return
-        if keep is False:
+        if message is None:
+            data, to, channel = frame.get("data"), frame.get("to"), frame.get("channel")
+        elif keep is False:
             if frame.get("request") is not None:
                 self._refuse(session, frame, Forbidden("dropped by the server's message filter", to=frame.get("to"), channel=message.channel))
             return
-        call_each(self._observers, message, session)
-        envelope: dict[str, Any] = {"data": message.data, "from": session.id}
+        else:
+            if self._observers:
+                call_each(self._observers, message, session)
+            data, to, channel = message.data, message.to, message.channel
+        envelope: dict[str, Any] = {"data": data, "from": session.id}
         token = None
         request = frame.get("request")
         if request is not None:
@@ -297,14 +306,29 @@ class Router:
             if token is None:
                 return
             envelope["route"] = [self.broker.node_id, token]
-        if message.channel is not None:
-            envelope["channel"] = message.channel
-            d = self.broker.publish(message.channel, envelope, session.id)
-            d.addCallback(self._published, token, message.channel)
+        fast = self._fast
+        if channel is not None:
+            envelope["channel"] = channel
+            if fast is not None:
+                self._settle(session.id, self._published, fast.publish_now(channel, envelope, session.id), token, channel)
+                return
+            d = self.broker.publish(channel, envelope, session.id)
+            d.addCallback(self._published, token, channel)
         else:
-            d = self.broker.send_to_client(message.to, envelope)
-            d.addCallback(self._sent, token, session, message.to)
+            if fast is not None:
+                self._settle(session.id, self._sent, fast.send_to_client_now(to, envelope), token, session, to)
+                return
+            d = self.broker.send_to_client(to, envelope)
+            d.addCallback(self._sent, token, session, to)
         self._log_failure(d, "routing from {id}", session.id)
+
+    def _settle(self, about: Any, step: Callable[..., Any], *args: Any) -> None:
+        # What the broker's fired Deferred would do with step as its
+        # callback: run it, and log what it raises as _log_failure does.
+        try:
+            step(*args)
+        except Exception:
+            self._log.failure("broker failed routing from {id}", id=about)
 
     def _sent(self, found: bool, token: str | None, session: ServerSession, to: str) -> None:
         if found:
@@ -391,7 +415,10 @@ class Router:
             envelope["data"] = data
         else:
             envelope["error"] = error
-        self._log_failure(self.broker.send_to_node(node_id, envelope), "relaying a reply to {id}", node_id)
+        if self._fast is not None:
+            self._fast.send_to_node_now(node_id, envelope)
+        else:
+            self._log_failure(self.broker.send_to_node(node_id, envelope), "relaying a reply to {id}", node_id)
 
     def _frame(self, envelope: dict[str, Any], request: int | None) -> bytes:
         sender = envelope["from"]
@@ -463,6 +490,8 @@ class Router:
         return d
 
     def _log_failure(self, d: Deferred[Any], what: str, about: Any) -> None:
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            return  # it has fired with a value: nothing is left to fail
         d.addErrback(lambda f: self._log.failure("broker failed " + what, f, id=about))
 
 

@@ -1,18 +1,20 @@
 """
-The one timer that expires routed requests (L{Deadlines}), and routing
-with the in-process broker and with a broker whose L{Deferred}s fire
-later, which must behave the same.
+The router's cheap paths: the in-process broker's synchronous fast path,
+the one timer that expires routed requests (L{Deadlines}), and routing
+through a broker whose L{Deferred}s fire later, which must behave the
+same.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from socketnet import Authorization, Heartbeat
 from socketnet._broker import InProcessBroker
@@ -167,6 +169,43 @@ class DeadlinesTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.clock.advance(5)
         self.assertEqual(seen, ["bad", "good", "later"])
+
+
+class FastPathTests(SynchronousTestCase):
+    """
+    L{InProcessBroker.fast_path}: offered unless a subclass changes
+    delivery.
+    """
+
+    def test_offered(self) -> None:
+        """
+        The in-process broker offers itself as the fast path, and still
+        provides L{IBroker}.
+        """
+        broker = InProcessBroker()
+        self.assertIs(broker.fast_path(), broker)
+        verifyObject(IBroker, broker)
+
+    def test_subclass_overriding_delivery(self) -> None:
+        """
+        A subclass that overrides one of the three Deferred methods the
+        fast path stands in for gets no fast path.
+        """
+        for name in ("send_to_client", "send_to_node", "publish"):
+            subclass = type("Sub", (InProcessBroker,), {name: lambda self, *args: None})
+            self.assertIsNone(subclass().fast_path(), name)
+
+    def test_subclass_overriding_membership(self) -> None:
+        """
+        A subclass that overrides only membership keeps the fast path.
+        """
+
+        class Counting(InProcessBroker):
+            def join(self, channel_id: str, client_id: str) -> Deferred[bool]:
+                return super().join(channel_id, client_id)
+
+        broker = Counting()
+        self.assertIs(broker.fast_path(), broker)
 
 
 @implementer(IBroker)
@@ -421,11 +460,27 @@ class _Routing:
 
 class InProcessRoutingTests(_Routing, SynchronousTestCase):
     """
-    Routing through the in-process broker.
+    Routing through the in-process broker's fast path.
     """
 
     def broker(self, reactor: MemoryReactorClock) -> Any:
         return InProcessBroker()
+
+    def test_fast_path_in_use(self) -> None:
+        """
+        The router uses the in-process broker's fast path, and no
+        Deferred method of the broker is called to route a request and
+        its reply.
+        """
+        calls: list[str] = []
+        broker = self.server.router.broker
+        for name in ("send_to_client", "send_to_node", "publish"):
+            setattr(broker, name, lambda *args, name=name: calls.append(name))
+        self.assertIs(self.server.router._fast, broker)
+        a, b = self.connect("a"), self.connect("b")
+        b.sessions.on_message(lambda m: "yes")
+        self.assertEqual(self.successResultOf(self.request(a)), "yes")
+        self.assertEqual(calls, [])
 
 
 class LaterBrokerRoutingTests(_Routing, SynchronousTestCase):
@@ -435,3 +490,51 @@ class LaterBrokerRoutingTests(_Routing, SynchronousTestCase):
 
     def broker(self, reactor: MemoryReactorClock) -> Any:
         return LaterBroker(reactor)
+
+    def test_no_fast_path(self) -> None:
+        """
+        A broker other than the in-process one is always waited for.
+        """
+        self.assertIsNone(self.server.router._fast)
+
+
+class BrokerFailureTests(SynchronousTestCase):
+    """
+    A broker's failures are logged, whether its Deferred has already
+    failed or fails later.
+    """
+
+    def _connect(self, broker: Any) -> None:
+        reactor = MemoryReactorClock()
+        server = SocketnetServerFactory(reactor=reactor, broker=broker)
+        server.verifier = lambda authorization: True
+        connect_pair(server, SocketnetClientFactory(URL, Authorization("a", "t"), reactor=reactor), reactor)
+
+    def test_failed_at_once(self) -> None:
+        """
+        A registration that has already failed is logged.
+        """
+
+        class Broken(InProcessBroker):
+            def register(self, client_id: str) -> Deferred[None]:
+                return fail(RuntimeError("broker down"))
+
+        self._connect(Broken())
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_failed_later(self) -> None:
+        """
+        A registration that fails after it was made is logged then.
+        """
+        pending: list[Deferred[None]] = []
+
+        class Slow(InProcessBroker):
+            def register(self, client_id: str) -> Deferred[None]:
+                d: Deferred[None] = Deferred()
+                pending.append(d)
+                return d
+
+        self._connect(Slow())
+        self.assertEqual(self.flushLoggedErrors(RuntimeError), [])
+        pending[0].errback(RuntimeError("broker down"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
