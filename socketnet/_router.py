@@ -13,14 +13,15 @@ from functools import partial
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _frames
+from ._broker import InProcessBroker
 from ._channels import ChannelRegistry
-from ._registry import SessionRegistry
+from ._registry import Deadlines, RoutedRequest, SessionRegistry
 from ._replies import with_timeout
 from ._messages import Message, call_each
 from ._session import ServerSession
@@ -30,24 +31,6 @@ from .interfaces import IBroker, IRouter
 #: How many routed requests one session may have waiting at once, as
 #: requester and as recipient.
 MAX_ROUTED_PER_SESSION = 10_000
-
-
-class _Waiting:
-    """
-    A request this node routed out: who asked, and how many recipients
-    have failed so far.
-    """
-
-    __slots__ = ("session", "request", "deferred", "expected", "failures", "last_error", "timer")
-
-    def __init__(self, session: ServerSession | None, request: int, deferred: Deferred[Any] | None):
-        self.session = session
-        self.request = request
-        self.deferred = deferred
-        self.expected: int | None = None
-        self.failures = 0
-        self.last_error: dict[str, str] | None = None
-        self.timer: IDelayedCall | None = None
 
 
 def _then(value: Any, fn: Callable[[Any], Any]) -> Any:
@@ -98,9 +81,14 @@ class Router:
         self.joined_handlers: list[Callable[..., Any]] = []
         self.exited_handlers: list[Callable[..., Any]] = []
         self.channels = ChannelRegistry(self)
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: dict[str, RoutedRequest] = {}
+        # When the routed requests of sessions stop waiting: one timer.
+        self._deadlines = Deadlines(clock, self._expire)
         self._next_token = 0
         broker.attach(self)
+        # The in-process broker routes each message synchronously, with
+        # no Deferreds; any other broker is waited for.
+        self._fast = broker.fast_path() if isinstance(broker, InProcessBroker) else None
 
     # Sessions coming and going.
 
@@ -117,6 +105,8 @@ class Router:
             self._relay(route, error={"name": "SessionClosed", "message": f"client {session.id} left before replying"})
         for token in list(session._routed_out):
             self._forget(token)
+        if not self._deadlines:
+            self._deadlines.stop()
         for channel_id in sorted(session._channels):
             self._leave(session, channel_id)
         if session.authorized and session.id not in self.sessions:
@@ -130,7 +120,8 @@ class Router:
         """
         if self.authorizer is None and self.message_filter is None and not session._route_busy:
             # Nothing can answer later: route now, in order by construction.
-            self._check_send(session, frame)
+            # With no authorizer, every send is allowed (see _check_send).
+            self._filter(session, frame)
         else:
             self._in_order(session, partial(self._check_send, session, frame))
 
@@ -144,10 +135,7 @@ class Router:
         """
         A client answered a request that came through this node.
         """
-        if "error" in frame:
-            self._relay(route, error=frame["error"])
-        else:
-            self._relay(route, data=frame.get("data"))
+        self._relay(route, frame.get("data"), frame.get("error"))  # a reply's error is never null
 
     # Sending on behalf of the server.
 
@@ -164,7 +152,7 @@ class Router:
             self._waiting.pop(token, None)
 
         deferred: Deferred[Any] = Deferred(forget)
-        self._waiting[token] = _Waiting(None, 0, deferred)
+        self._waiting[token] = RoutedRequest(None, 0, deferred)
         envelope = {"data": data, "from": None, "channel": channel_id, "route": [self.broker.node_id, token]}
         d = self.broker.publish(channel_id, envelope, None)
         d.addCallback(self._published, token, channel_id)
@@ -274,6 +262,8 @@ class Router:
     def _filter(self, session: ServerSession, frame: _frames.Frame) -> Any:
         if session.closed:
             return None
+        if self.message_filter is None and not self._observers:
+            return self._dispatch(session, frame, None, True)  # nobody sees a Message
         channel_id = frame.get("channel")
         message = Message(
             frame.get("data"),
@@ -295,15 +285,20 @@ class Router:
             keep.addErrback(self._refuse_on_failure)
         return _then(keep, partial(self._dispatch, session, frame, message))
 
-    def _dispatch(self, session: ServerSession, frame: _frames.Frame, message: Message, keep: Any) -> None:
+    def _dispatch(self, session: ServerSession, frame: _frames.Frame, message: Message | None, keep: Any) -> None:
         if session.closed:
             return
-        if keep is False:
+        if message is None:
+            data, to, channel = frame.get("data"), frame.get("to"), frame.get("channel")
+        elif keep is False:
             if frame.get("request") is not None:
                 self._refuse(session, frame, Forbidden("dropped by the server's message filter", to=frame.get("to"), channel=message.channel))
             return
-        call_each(self._observers, message, session)
-        envelope: dict[str, Any] = {"data": message.data, "from": session.id}
+        else:
+            if self._observers:
+                call_each(self._observers, message, session)
+            data, to, channel = message.data, message.to, message.channel
+        envelope: dict[str, Any] = {"data": data, "from": session.id}
         token = None
         request = frame.get("request")
         if request is not None:
@@ -311,14 +306,29 @@ class Router:
             if token is None:
                 return
             envelope["route"] = [self.broker.node_id, token]
-        if message.channel is not None:
-            envelope["channel"] = message.channel
-            d = self.broker.publish(message.channel, envelope, session.id)
-            d.addCallback(self._published, token, message.channel)
+        fast = self._fast
+        if channel is not None:
+            envelope["channel"] = channel
+            if fast is not None:
+                self._settle(session.id, self._published, fast.publish_now(channel, envelope, session.id), token, channel)
+                return
+            d = self.broker.publish(channel, envelope, session.id)
+            d.addCallback(self._published, token, channel)
         else:
-            d = self.broker.send_to_client(message.to, envelope)
-            d.addCallback(self._sent, token, session, message.to)
+            if fast is not None:
+                self._settle(session.id, self._sent, fast.send_to_client_now(to, envelope), token, session, to)
+                return
+            d = self.broker.send_to_client(to, envelope)
+            d.addCallback(self._sent, token, session, to)
         self._log_failure(d, "routing from {id}", session.id)
+
+    def _settle(self, about: Any, step: Callable[..., Any], *args: Any) -> None:
+        # What the broker's fired Deferred would do with step as its
+        # callback: run it, and log what it raises as _log_failure does.
+        try:
+            step(*args)
+        except Exception:
+            self._log.failure("broker failed routing from {id}", id=about)
 
     def _sent(self, found: bool, token: str | None, session: ServerSession, to: str) -> None:
         if found:
@@ -366,34 +376,28 @@ class Router:
             session._write_reply(_frames.reply_error(request, "TooManyRequests", f"more than {MAX_ROUTED_PER_SESSION} routed requests are waiting"))
             return None
         token = self._new_token()
-        waiting = self._waiting[token] = _Waiting(session, request, None)
+        self._waiting[token] = RoutedRequest(session, request, None)
         # The requester's own timeout is the longest anyone waits.
-        waiting.timer = self._clock.callLater(timeout or _frames.MAX_TIMEOUT, self._expire, token)
+        self._deadlines.add(token, timeout or _frames.MAX_TIMEOUT)
         session._routed_out.add(token)
         return token
 
     def _expire(self, token: str) -> None:
-        waiting = self._waiting.get(token)
-        if waiting is not None:
-            waiting.timer = None
-            # The requester has given up by now, unless it asked for no
-            # timeout at all: then this is its answer, not silence.
-            self._finish(token, error={"name": "ReplyTimeout", "message": "no reply in time"})
+        # The requester has given up by now, unless it asked for no
+        # timeout at all: then this is its answer, not silence.
+        self._finish(token, error={"name": "ReplyTimeout", "message": "no reply in time"})
 
-    def _forget(self, token: str) -> None:
+    def _forget(self, token: str) -> RoutedRequest | None:
         waiting = self._waiting.pop(token, None)
-        if waiting is None:
-            return
-        if waiting.timer is not None and waiting.timer.active():
-            waiting.timer.cancel()
-        if waiting.session is not None:
+        if waiting is not None and waiting.session is not None:
             waiting.session._routed_out.discard(token)
+            self._deadlines.discard(token)
+        return waiting
 
     def _finish(self, token: str, data: Any = None, error: dict[str, str] | None = None) -> None:
-        waiting = self._waiting.get(token)
+        waiting = self._forget(token)
         if waiting is None:
             return
-        self._forget(token)
         if waiting.deferred is not None:
             if error is None:
                 waiting.deferred.callback(data)
@@ -411,7 +415,10 @@ class Router:
             envelope["data"] = data
         else:
             envelope["error"] = error
-        self._log_failure(self.broker.send_to_node(node_id, envelope), "relaying a reply to {id}", node_id)
+        if self._fast is not None:
+            self._fast.send_to_node_now(node_id, envelope)
+        else:
+            self._log_failure(self.broker.send_to_node(node_id, envelope), "relaying a reply to {id}", node_id)
 
     def _frame(self, envelope: dict[str, Any], request: int | None) -> bytes:
         sender = envelope["from"]
@@ -483,6 +490,8 @@ class Router:
         return d
 
     def _log_failure(self, d: Deferred[Any], what: str, about: Any) -> None:
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            return  # it has fired with a value: nothing is left to fail
         d.addErrback(lambda f: self._log.failure("broker failed " + what, f, id=about))
 
 
