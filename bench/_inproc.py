@@ -93,8 +93,7 @@ def timed(step: Callable[[int], None], count: int, transports: list[_Transport])
 
 def request(data: str) -> dict[str, Setup]:
     def ours():
-        app = make_app(Heartbeat())
-        app.factory.reactor = MemoryReactorClock()  # no real timers
+        app = make_app(Heartbeat(), MemoryReactorClock())  # no real timers
         proto, t = socketnet_client(app.factory, "c0", 0)
         f = frame(json.dumps({"type": "message", "data": data, "request": 1}).encode())
         return (lambda i: proto.dataReceived(f)), [t], 1
@@ -109,8 +108,7 @@ def request(data: str) -> dict[str, Setup]:
 
 def fanout(data: str, members: int) -> dict[str, Setup]:
     def ours():
-        app = make_app(Heartbeat())
-        app.factory.reactor = MemoryReactorClock()
+        app = make_app(Heartbeat(), MemoryReactorClock())  # no real timers
         ts = [socketnet_client(app.factory, f"m{i}", i, join=True)[1] for i in range(members)]
         pub, t = socketnet_client(app.factory, "pub", members)
         f = frame(json.dumps({"type": "message", "channel": "bench", "data": data}).encode())
@@ -128,8 +126,7 @@ def fanout(data: str, members: int) -> dict[str, Setup]:
 
 def direct(data: str) -> dict[str, Setup]:
     def ours():
-        app = make_app(Heartbeat())
-        app.factory.reactor = MemoryReactorClock()
+        app = make_app(Heartbeat(), MemoryReactorClock())  # no real timers
         a, ta = socketnet_client(app.factory, "a", 0)
         b, tb = socketnet_client(app.factory, "b", 1)
         ask = frame(json.dumps({"type": "message", "to": "b", "data": data, "request": 1}).encode())

@@ -64,9 +64,8 @@ def server_messages(data: bytes) -> list[bytes]:
 
 
 def encrypted_app() -> Any:
-    app = make_app(Heartbeat(), encrypt="required", server_key=SERVER_KEY, run_blocking=_run_now,
+    app = make_app(Heartbeat(), MemoryReactorClock(), encrypt="required", server_key=SERVER_KEY, run_blocking=_run_now,
                    handshakes_per_second=RAISED_RATE, handshake_burst=RAISED_BURST)  # 51 sessions, one address
-    app.factory.reactor = MemoryReactorClock()
     app.prepare()
     return app
 

@@ -41,8 +41,12 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-gc-freeze", action="store_true", help="do not gc.freeze() once listening, as twistd socketnet does")
 
 
-def make_app(heartbeat: Heartbeat, **encryption: Any) -> ServerApp:
-    app = ServerApp(path="/socket", heartbeat=heartbeat, reactor=reactor, **encryption)
+def make_app(heartbeat: Heartbeat, clock: Any = None, **encryption: Any) -> ServerApp:
+    """
+    The benchmark's L{ServerApp}, on C{clock} (the global reactor unless
+    given, as in the server process; in-process tools pass a fake).
+    """
+    app = ServerApp(path="/socket", heartbeat=heartbeat, reactor=reactor if clock is None else clock, **encryption)
 
     @app.set_token_verifier
     def verify(authorization):
