@@ -23,6 +23,7 @@ from ._encryption import EncryptionLimits
 from ._messages import Message
 from ._session import ServerSession
 from .interfaces import IBroker
+from ._pacing import PacedSite, UpgradePacer
 from ._websocket import (
     DEFAULT_MAX_MESSAGE_SIZE,
     SocketnetServerFactory,
@@ -69,6 +70,7 @@ class ServerApp:
         max_pending_decrypts: int = 256,
         handshakes_per_second: float = 20.0,
         handshake_burst: int = 40,
+        upgrades_per_turn: int = 8,
         reactor: Any = None,
     ):
         """
@@ -101,6 +103,11 @@ class ServerApp:
             override its hooks.
         @param broker: the L{IBroker} that carries direct and channel
             messages; an in-process one by default.
+        @param upgrades_per_turn: new connections whose HTTP upgrade and
+            WebSocket opening handshake L{site} handles in one reactor
+            turn; when more arrive together, the rest wait for the next
+            turns, so that a burst of connections does not stall the
+            established sessions.
         @param reactor: the reactor for timers and listening; the global
             one by default.
         """
@@ -132,6 +139,7 @@ class ServerApp:
             reactor=reactor,
         )
         self.factory.protocol = protocol
+        self._pacer = UpgradePacer(self.factory.reactor, upgrades_per_turn)
         self._ports: list[IListeningPort] = []
         self._closing = False
         self._closed: OneShotObserver[None] = OneShotObserver()
@@ -242,7 +250,8 @@ class ServerApp:
 
     def site(self) -> Site:
         """
-        A L{Site} with the WebSocket endpoint at C{path}.
+        A L{Site} with the WebSocket endpoint at C{path}, handling at most
+        C{upgrades_per_turn} new connections per reactor turn.
         """
         root = child = Resource()
         for segment in self._segments[:-1]:
@@ -250,7 +259,7 @@ class ServerApp:
             child.putChild(segment, nested)
             child = nested
         child.putChild(self._segments[-1], self.resource())
-        return Site(root)
+        return PacedSite(root, self._pacer, reactor=self.factory.reactor)
 
     @property
     def server_key_fingerprint(self) -> str | None:
@@ -307,6 +316,7 @@ class ServerApp:
     async def _close(self) -> None:
         ports, self._ports = self._ports, []
         await DeferredList([port.stopListening() for port in ports], consumeErrors=True)
+        self._pacer.stop()
         connections = list(self.factory.connections)
         lost = gatherResults([c.whenLost() for c in connections])
         for connection in connections:
