@@ -221,6 +221,34 @@ class HandshakeTests(SynchronousTestCase):
         self.assertIn(b"socketnet.v1", value)
 
 
+class ProtocolOptionsTests(SynchronousTestCase):
+    """
+    Each server connection has every Autobahn option of its factory,
+    although socketnet copies them itself rather than letting Autobahn
+    copy and format them.
+    """
+
+    def test_options_copied(self) -> None:
+        """
+        After C{makeConnection} the protocol holds each of Autobahn's
+        server options with the factory's value, and an option the
+        protocol instance set itself is kept.
+        """
+        from autobahn.twisted.websocket import WebSocketServerProtocol
+
+        factory = SocketnetServerFactory(reactor=MemoryReactorClock(), max_message_size=1234)
+        protocol = factory.buildProtocol(None)
+        protocol.closeHandshakeTimeout = 7
+        protocol.makeConnection(_TCPLikeTransport())
+        names = WebSocketServerProtocol.CONFIG_ATTRS
+        self.assertIn("maxMessagePayloadSize", names)
+        for name in names:
+            expected = 7 if name == "closeHandshakeTimeout" else getattr(factory, name)
+            self.assertEqual(getattr(protocol, name), expected, name)
+        self.assertEqual(protocol.maxMessagePayloadSize, 1234)
+        protocol.connectionLost(Failure(ConnectionDone()))
+
+
 def join_pairs(testcase: Any, ids: list[str], heartbeat: Heartbeat | None = None) -> tuple[Any, list[Any]]:
     """
     One server factory and an in-memory client per id, all authorized.
