@@ -169,15 +169,21 @@ class Router:
         return True
 
     def deliver_to_members(self, channel_id: str, client_ids: list[str], envelope: dict[str, Any]) -> int:
-        shared = None
+        delivered = 0
+        find = self.sessions.get
         if envelope.get("route") is None:
             # One encoding (and one WebSocket framing) for every member.
             shared = _frames.SharedFrame(self._frame(envelope, None))
-        delivered = 0
+            for client_id in client_ids:
+                session = find(client_id)
+                if session is not None and not session.closed:
+                    session._write_reply(shared)
+                    delivered += 1
+            return delivered
         for client_id in client_ids:
-            session = self.sessions.get(client_id)
+            session = find(client_id)
             if session is not None and not session.closed:
-                self._deliver(session, envelope, shared)
+                self._deliver(session, envelope, None)
                 delivered += 1
         return delivered
 
