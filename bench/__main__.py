@@ -61,7 +61,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="comma-separated, from socketnet,autobahn,socketio,socketio-uvloop "
                         "(default socketnet,autobahn,socketio)")
     p.add_argument("--repeat", type=int, default=1,
-                   help="rounds of each throughput workload, servers interleaved; the table shows the median (default 1)")
+                   help="rounds of each throughput workload, servers interleaved (in reverse order every other round); "
+                        "the table shows the median (default 1)")
     p.add_argument("--fanout-window", type=int, default=1, help="fanout messages in flight (default 1: closed loop)")
     p.add_argument("--heartbeat", type=float, default=10.0,
                    help="socketnet heartbeat interval during throughput runs (default 10, the library default)")
@@ -101,7 +102,7 @@ def schedule(opts: argparse.Namespace) -> list[tuple[str, str, int, int]]:
     encrypted variant runs in the same round as its plaintext workload,
     right after it, so that their ratio compares neighbouring runs; when
     only the encrypted one was chosen, the plaintext one runs against
-    socketnet alone for that ratio.
+    socketnet alone for that ratio.  Odd rounds run in reverse order.
     """
     chosen = set(opts.workloads)
     implied = {ENCRYPTED[w] for w in chosen if w in ENCRYPTED} - chosen
@@ -112,12 +113,16 @@ def schedule(opts: argparse.Namespace) -> list[tuple[str, str, int, int]]:
         group = [workload] + [e for e, base in ENCRYPTED.items() if base == workload and e in chosen]
         rounds = 1 if workload in ONCE else opts.repeat
         for n in range(rounds):
+            steps = []
             for w in group:
                 if w in SOCKETNET_ONLY or w in implied:
                     servers = ["socketnet"]
                 else:
                     servers = opts.servers
-                out += [(w, kind, n, rounds) for kind in servers]
+                steps += [(w, kind, n, rounds) for kind in servers]
+            # Every other round runs in reverse order, so that a machine
+            # that speeds up or slows down over a round favours no server.
+            out += steps if n % 2 == 0 else steps[::-1]
     return out
 
 
