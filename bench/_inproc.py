@@ -124,23 +124,24 @@ def fanout(data: str, members: int) -> dict[str, Setup]:
     return {"socketnet": ours, "autobahn": raw}
 
 
-def direct(data: str) -> dict[str, Setup]:
+def direct(data: str, total: int) -> dict[str, Setup]:
+    """
+    C{total}: how many steps will run, so that the answers to the
+    requests the server numbers 1, 2, 3, ... are framed before timing.
+    """
+
     def ours():
         app = make_app(Heartbeat(), MemoryReactorClock())  # no real timers
         a, ta = socketnet_client(app.factory, "a", 0)
         b, tb = socketnet_client(app.factory, "b", 1)
         ask = frame(json.dumps({"type": "message", "to": "b", "data": data, "request": 1}).encode())
-        answers: dict[int, bytes] = {}
-        routed = [0]  # the server numbers the requests it routes to b 1, 2, 3, ...
+        # The server numbers the requests it routes to b 1, 2, 3, ...
+        answers = iter([frame(json.dumps({"type": "reply", "request": n, "data": data}).encode())
+                        for n in range(1, total + 1)])
 
         def step(i: int) -> None:
             a.dataReceived(ask)
-            routed[0] += 1
-            n = routed[0]
-            answer = answers.get(n)
-            if answer is None:
-                answer = answers[n] = frame(json.dumps({"type": "reply", "request": n, "data": data}).encode())
-            b.dataReceived(answer)
+            b.dataReceived(next(answers))
 
         return step, [ta, tb], 1
 
@@ -185,7 +186,7 @@ def main() -> None:
     data = payload(args.size)
     workloads = {
         "request (per round trip)": (request(data), args.count),
-        "direct (per round trip)": (direct(data), args.count // 2),
+        "direct (per round trip)": (direct(data, (args.count // 2) * (args.rounds + 1)), args.count // 2),
         f"fanout (per delivery, {args.members} members)": (fanout(data, args.members), max(1, args.count // args.members)),
     }
     print(f"CPU µs per message in-process (no kernel, no event loop), {args.size}-byte payload, "
