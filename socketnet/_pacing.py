@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IProtocol, IReactorTime
+from twisted.logger import Logger
 from twisted.python.components import proxyForInterface
 from twisted.web.server import Site
 
@@ -28,6 +29,8 @@ class UpgradePacer:
     C{callLater(0)} pending while it has admitted or is holding
     connections, and none otherwise.
     """
+
+    _log = Logger()
 
     def __init__(self, clock: IReactorTime, per_turn: int):
         """
@@ -81,7 +84,12 @@ class UpgradePacer:
             connection = next(iter(self._waiting))
             del self._waiting[connection]
             self._admitted += 1
-            connection.release()
+            try:
+                connection.release()
+            except Exception:
+                # What the reactor does when a protocol's dataReceived raises.
+                self._log.failure("handling a new connection's first bytes failed")
+                connection.transport.abortConnection()
         if self._admitted:
             self._end_turn_later()
 

@@ -295,14 +295,9 @@ class ServerSession(Session):
         """
         return self._router.channels.ensure(channel_id)
 
-    def _receive_message(self, frame: _frames.Frame) -> None:
-        if "to" in frame or "channel" in frame:
-            self._router.route_message(self, frame)
-        else:
-            self._dispatch(Message(frame.get("data"), self.id, None, frame.get("request"), self._write_reply))
-
     def receive(self, frame: _frames.Frame) -> None:
-        # The server's hot path: one method for the common frame types.
+        # The server's hot path: the common frame types in one method, a
+        # message handled here rather than in _receive_message.
         kind = frame["type"]
         if kind == "message":
             if "to" in frame or "channel" in frame:

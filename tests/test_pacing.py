@@ -13,7 +13,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -170,6 +171,30 @@ class UpgradePacerTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertTrue(transport.disconnecting)
         self.assertEqual(inner.received, [])
+
+    def test_failingReleaseAborts(self) -> None:
+        """
+        A held connection whose protocol raises on its first bytes is
+        logged and aborted, and the connections behind it still get
+        their turn.
+        """
+        logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        for _ in range(2):
+            paced(self.pacer)[0].dataReceived(b"x")
+        failing, inner, transport = paced(self.pacer)
+
+        def fail(data: bytes) -> None:
+            raise RuntimeError("bad")
+
+        inner.dataReceived = fail  # type: ignore[method-assign]
+        failing.dataReceived(b"GET /")
+        behind, behind_inner, _ = paced(self.pacer)
+        behind.dataReceived(b"GET /next")
+        self.clock.advance(0)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(behind_inner.received, [b"GET /next"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(len([e for e in logged if e.get("log_failure")]), 1)
 
     def test_badPerTurn(self) -> None:
         """
