@@ -58,7 +58,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help=f"comma-separated, from {','.join(WORKLOADS)} (default all); "
                         "the encrypted ones run against socketnet only")
     p.add_argument("--servers", type=lambda t: _names(t, tuple(SERVERS)), default=["socketnet", "autobahn", "socketio"],
-                   help="comma-separated, from socketnet,autobahn,socketio,socketio-uvloop "
+                   help="comma-separated, from socketnet,autobahn,socketio,socketio-uvloop,socketnet-ref "
                         "(default socketnet,autobahn,socketio)")
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of each throughput workload, servers interleaved (in reverse order every other round); "
@@ -88,11 +88,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="socketnet's per-address handshake rate limit in the encrypted workloads: raised far "
                         "beyond the load (default), or the library's 20/s after a burst of 40")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    p.add_argument("--ref-tree", metavar="DIR", type=Path,
+                   help="another checkout of socketnet (with this bench/ in it) that the socketnet-ref server "
+                        "runs from: a before/after comparison in one run, e.g. --servers socketnet,socketnet-ref")
     opts = p.parse_args(argv)
     if opts.repeat < 1 or opts.connections < 2 or opts.duration <= 0 or opts.warmup < 0 or opts.message_size < 1:
         p.error("need --repeat >= 1, --connections >= 2, --duration > 0, --warmup >= 0, --message-size >= 1")
     if "direct" in opts.workloads and opts.connections % 2:
         p.error("direct pairs clients: --connections must be even")
+    if "socketnet-ref" in opts.servers and (opts.ref_tree is None or not (opts.ref_tree / "bench").is_dir()):
+        p.error("socketnet-ref needs --ref-tree DIR, a checkout with a bench/ directory")
     return opts
 
 
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = busy_cores(1.0)
     print(f"# before starting, the machine was busy on {quiet:.2f} cores (noise)", file=sys.stderr, flush=True)
     log_dir = Path(tempfile.mkdtemp(prefix="socketnet-bench-"))
-    children = Children(log_dir)
+    children = Children(log_dir, opts.ref_tree)
     rows = []
     started = time.monotonic()
     plan = schedule(opts)

@@ -26,10 +26,16 @@ SERVERS = {
     "autobahn": ("bench.server_autobahn", []),
     "socketio": ("bench.server_socketio", []),
     "socketio-uvloop": ("bench.server_socketio", ["--uvloop"]),
+    # socketnet as another checkout has it (--ref-tree), for a before/after
+    # comparison in one run.
+    "socketnet-ref": ("bench.server_socketnet", []),
 }
 
 #: The load generator's dialect of each server kind.
-DIALECT = {"socketio-uvloop": "socketio"}
+DIALECT = {"socketio-uvloop": "socketio", "socketnet-ref": "socketnet"}
+
+#: The server kinds that are socketnet.
+SOCKETNET_KINDS = ("socketnet", "socketnet-ref")
 
 
 class ChildFailed(Exception):
@@ -41,13 +47,13 @@ class Child:
     A running child whose stdout is read line by line with a deadline.
     """
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path):
+    def __init__(self, name: str, argv: list[str], log_dir: Path, cwd: Path = ROOT):
         self.name = name
         self.log_path = log_dir / f"{name}.stderr"
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -125,14 +131,19 @@ class Children:
     Every child started for one benchmark run, so that all of them end.
     """
 
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, ref_tree: Path | None = None):
+        """
+        @param ref_tree: the checkout the C{socketnet-ref} server runs from
+            (its own C{socketnet} package and C{bench/server_socketnet.py}).
+        """
         self.log_dir = log_dir
+        self.ref_tree = ref_tree
         self._children: list[Child] = []
         self._count = 0
 
-    def start(self, name: str, module: str, args: list[str]) -> Child:
+    def start(self, name: str, module: str, args: list[str], cwd: Path = ROOT) -> Child:
         self._count += 1
-        child = Child(f"{self._count:02d}-{name}", [sys.executable, "-m", module, *args], self.log_dir)
+        child = Child(f"{self._count:02d}-{name}", [sys.executable, "-m", module, *args], self.log_dir, cwd)
         self._children.append(child)
         return child
 
@@ -142,7 +153,12 @@ class Children:
         port once it prints C{READY <port>}.
         """
         module, extra = SERVERS[kind]
-        child = self.start(f"{kind}-{workload}", module, ["--workload", workload, *extra, *args])
+        cwd = ROOT
+        if kind == "socketnet-ref":
+            if self.ref_tree is None:
+                raise ChildFailed("the socketnet-ref server needs --ref-tree")
+            cwd = self.ref_tree
+        child = self.start(f"{kind}-{workload}", module, ["--workload", workload, *extra, *args], cwd)
         line = child.read_line(timeout)
         if not line.startswith("READY "):
             raise ChildFailed(f"{child.name} printed {line!r}{child.tail()}")

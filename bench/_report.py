@@ -12,6 +12,7 @@ LABELS = {
     "autobahn": "raw Autobahn",
     "socketio": "python-socketio",
     "socketio-uvloop": "python-socketio on uvloop",
+    "socketnet-ref": "socketnet (--ref-tree)",
 }
 UNITS = {
     "request": "round trips",

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._launch import DIALECT, ChildFailed, Children
+from ._launch import DIALECT, SOCKETNET_KINDS, ChildFailed, Children
 from ._encargs import ENCRYPTED, encrypted_server_args
 from ._proc import HZ, fd_limit, machine_ticks, process_ticks, rss_kib
 from ._report import derive
@@ -47,7 +47,7 @@ def run_throughput(children: Children, opts: argparse.Namespace, kind: str, work
     base = ENCRYPTED.get(workload, workload)
     dialect = "socketnet-enc" if workload in ENCRYPTED else DIALECT.get(kind, kind)
     server_args: list[str] = []
-    if kind == "socketnet":
+    if kind in SOCKETNET_KINDS:
         # The default Heartbeat: the client pings every interval.
         server_args += ["--heartbeat-mode", "client", "--heartbeat-interval", str(opts.heartbeat)]
     if workload in ENCRYPTED:
@@ -67,7 +67,7 @@ def run_throughput(children: Children, opts: argparse.Namespace, kind: str, work
             "--duration", str(opts.duration),
             "--warmup", str(opts.warmup),
             "--fanout-window", str(opts.fanout_window),
-            "--heartbeat-interval", str(opts.heartbeat if kind == "socketnet" else 0),
+            "--heartbeat-interval", str(opts.heartbeat if kind in SOCKETNET_KINDS else 0),
         ],
     )
     try:
@@ -123,7 +123,7 @@ def run_idle(children: Children, opts: argparse.Namespace, kind: str) -> dict[st
     C{--idle-hold} seconds.
     """
     server_args: list[str] = []
-    if kind == "socketnet":
+    if kind in SOCKETNET_KINDS:
         server_args += ["--heartbeat-mode", "server", "--heartbeat-interval", str(opts.idle_heartbeat)]
     if kind == "autobahn" and opts.autobahn_autoping:
         server_args += ["--autoping", str(opts.autobahn_autoping)]
