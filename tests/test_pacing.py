@@ -16,10 +16,15 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from twisted.internet.defer import Deferred, gatherResults
 
 from socketnet import ServerApp
 from socketnet._pacing import PacedSite, UpgradePacer, _PacedConnection
+
+from ._certs import server_files
+from ._helpers import check_token, client
 
 
 class _OneTurnAtATime:
@@ -256,3 +261,47 @@ class PacedSiteTests(SynchronousTestCase):
         app.close()
         for call in clock.getDelayedCalls():
             call.cancel()
+
+
+class PacedLoopbackTests(TestCase):
+    """
+    Paced sites over real loopback sockets, plain and TLS: with one
+    upgrade per reactor turn, clients that connect together all open,
+    authorize and get answers.
+    """
+
+    async def _many(self, app: ServerApp, url: str, **client_options: Any) -> None:
+        app.set_token_verifier(check_token)
+        app.on_message(lambda message, session: {"echo": message.data})
+        sessions = await gatherResults(
+            [Deferred.fromCoroutine(_connect(self, cid, url, **client_options)) for cid in ("1", "2", "3")]
+        )
+        self.assertEqual(sorted(s.id for s in sessions), ["1", "2", "3"])
+        answers = await gatherResults([s.request(s.id) for s in sessions])
+        self.assertEqual(sorted(a["echo"] for a in answers), ["1", "2", "3"])
+        self.assertEqual(app._pacer.waiting, 0)
+
+    async def test_plain(self) -> None:
+        """
+        Three clients over C{ws://} all open through a site that handles
+        one upgrade per turn.
+        """
+        app = ServerApp(upgrades_per_turn=1)
+        port = await app.listen("tcp:0:interface=127.0.0.1")
+        self.addCleanup(app.close)
+        await self._many(app, f"ws://127.0.0.1:{port.getHost().port}/socket")
+
+    async def test_tls(self) -> None:
+        """
+        The same over C{wss://}: holding a connection pauses and resumes
+        a TLS transport too.
+        """
+        files = server_files(self)
+        app = ServerApp(upgrades_per_turn=1)
+        port = await app.listen(files.endpoint())
+        self.addCleanup(app.close)
+        await self._many(app, f"wss://localhost:{port.getHost().port}/socket", ca_file=files.ca)
+
+
+async def _connect(testcase: TestCase, client_id: str, url: str, **options: Any) -> Any:
+    return await client(testcase, client_id, **options).connect(url)
