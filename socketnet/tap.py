@@ -216,6 +216,14 @@ class Options(usage.Options):
             int,
         ],
         [
+            "upgrades-per-turn",
+            None,
+            8,
+            "New connections whose upgrade is handled in one reactor turn; "
+            "more arriving together wait for the next turns.",
+            int,
+        ],
+        [
             "encrypt",
             None,
             "off",
@@ -276,7 +284,7 @@ class Options(usage.Options):
             raise usage.UsageError(
                 f"--heartbeat-mode must be client or server, not {self['heartbeat-mode']!r}"
             )
-        for name in ("heartbeat-interval", "auth-timeout", "max-message-size"):
+        for name in ("heartbeat-interval", "auth-timeout", "max-message-size", "upgrades-per-turn"):
             if not 0 < self[name] < math.inf:
                 raise usage.UsageError(f"--{name} must be positive, not {self[name]!r}")
         if self["tokens"] is not None and self["verifier"] is not None:
@@ -351,6 +359,7 @@ def makeService(options: Options) -> MultiService:
         heartbeat=Heartbeat(mode=options["heartbeat-mode"], interval=options["heartbeat-interval"]),
         auth_timeout=options["auth-timeout"],
         max_message_size=options["max-message-size"],
+        upgrades_per_turn=options["upgrades-per-turn"],
         encrypt=options["encrypt"],
         server_key=options["server_private_key"],
     )

@@ -86,6 +86,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["heartbeat-interval"], 10.0)
         self.assertEqual(options["auth-timeout"], 10.0)
         self.assertEqual(options["max-message-size"], 1048576)
+        self.assertEqual(options["upgrades-per-turn"], 8)
         self.assertIsNone(options["tokens"])
         self.assertIsNone(options["verifier"])
         self.assertIsNone(options["token_verifier"])
@@ -104,12 +105,16 @@ class OptionsTests(SynchronousTestCase):
             "--heartbeat-interval=2.5",
             "--auth-timeout=3",
             "--max-message-size=1000",
+            "--upgrades-per-turn=2",
         )
         self.assertEqual(options["path"], "/a/b")
         self.assertEqual(options["heartbeat-mode"], "server")
         self.assertEqual(options["heartbeat-interval"], 2.5)
         self.assertEqual(options["auth-timeout"], 3.0)
         self.assertEqual(options["max-message-size"], 1000)
+        self.assertEqual(options["upgrades-per-turn"], 2)
+        app = list(makeService(options))[0].app
+        self.assertEqual(app._pacer._per_turn, 2)
 
     def test_listenRepeated(self) -> None:
         """
@@ -134,7 +139,7 @@ class OptionsTests(SynchronousTestCase):
         A zero, negative, infinite or NaN interval, timeout or size is a
         usage error naming the option.
         """
-        for name in ("heartbeat-interval", "auth-timeout", "max-message-size"):
+        for name in ("heartbeat-interval", "auth-timeout", "max-message-size", "upgrades-per-turn"):
             for value in ("0", "-1"):
                 error = self.assertUsageError(f"--{name}={value}")
                 self.assertIn(f"--{name}", str(error))
@@ -148,6 +153,7 @@ class OptionsTests(SynchronousTestCase):
         """
         self.assertUsageError("--heartbeat-interval=soon")
         self.assertUsageError("--max-message-size=1.5")
+        self.assertUsageError("--upgrades-per-turn=1.5")
 
     def test_badHeartbeatMode(self) -> None:
         """
