@@ -191,7 +191,7 @@ class _EncryptionLayer:
         self._deliver_up = deliver_up
         self._close = close
         self._records: _Records | None = None
-        self._queue: deque[tuple[bytes, bool]] = deque()
+        self._queue: deque[bytes] = deque()  # text frames waiting for the handshake
         self._queued_octets = 0
         self._deadline: IDelayedCall | None = None
         self._plain = False
@@ -211,8 +211,7 @@ class _EncryptionLayer:
     def _fail(self, why: str, code: int, terminal: bool) -> None:
         self._close(code, CloseCode(code).reason)
 
-    def write(self, frame: tuple[bytes, bool]) -> None:
-        payload = frame[0]
+    def write(self, payload: bytes) -> None:
         if len(payload) > self._max_frame:
             # Refused before sealing: a sealed record that is never sent
             # would use up a sequence number and break the connection.
@@ -224,12 +223,12 @@ class _EncryptionLayer:
         if records is not None:
             records.write(payload)
         elif self._plain:
-            self._write_down(frame)
+            self._write_down(payload)
         else:
             limits = self._limits
             if len(self._queue) >= limits.queue_frames or self._queued_octets + len(payload) > limits.queue_octets:
                 raise QueueFull("too many frames wait for the encryption handshake")
-            self._queue.append(frame)
+            self._queue.append(payload)
             self._queued_octets += len(payload)
 
     def receive(self, frame: tuple[bytes, bool]) -> None:

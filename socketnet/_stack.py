@@ -119,9 +119,12 @@ class LayerStack:
             self._log.failure("unexpected error handling a frame from {peer}", peer=self._peer)
             self.close(CloseCode.INTERNAL_ERROR, CloseCode.INTERNAL_ERROR.reason)
 
-    def _write_bottom(self, frame: tuple[bytes, bool]) -> None:
+    def _write_bottom(self, frame: bytes | tuple[bytes, bool]) -> None:
         if not self.closing:
-            self._write_wire(frame[0], frame[1])
+            if type(frame) is tuple:
+                self._write_wire(frame[0], frame[1])
+            else:
+                self._write_wire(frame, False)  # bytes alone: a text message
 
     def _deliver_past_top(self, frame: Any) -> None:
         raise RuntimeError("the top layer delivered a frame up")
@@ -170,7 +173,8 @@ class CodecLayer:
     plaintext socketnet frames are always text.
     """
 
-    passes_writes = False  # frames become (bytes, is_binary) below
+    # A text frame goes down as it is: bytes alone are a text message.
+    passes_writes = True
 
     def __init__(self, clock: IReactorTime, write_down, deliver_up, close):
         self._write_down = write_down
@@ -188,7 +192,7 @@ class CodecLayer:
         self._deliver_up(_frames.decode(payload))
 
     def write(self, frame: bytes) -> None:
-        self._write_down((frame, False))
+        self._write_down(frame)
 
     def destroy(self, reason: Exception) -> None:
         self._write_down = self._deliver_up = None

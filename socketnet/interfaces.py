@@ -25,9 +25,10 @@ class ILayer(Interface):
         code and a human-readable reason;
       - C{clock}: an L{IReactorTime} for every timer the layer needs.
 
-    Below the codec a frame is a C{(payload: bytes, is_binary: bool)}
-    tuple; above it, frames go up as validated L{dict}s and down as
-    encoded JSON L{bytes}.
+    Below the codec a frame goes up as a C{(payload: bytes, is_binary:
+    bool)} tuple, and down either as that tuple or as L{bytes} alone, which
+    is a text message; above it, frames go up as validated L{dict}s and
+    down as encoded JSON L{bytes}.
     """
 
     passes_writes = Attribute(

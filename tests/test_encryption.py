@@ -97,11 +97,16 @@ class Wire:
             close=lambda code, reason: self.client_closed.append((code, reason)),
         )
 
-    def _from_client(self, frame: tuple[bytes, bool]) -> None:
+    # What a bottom layer writes down is a (payload, is_binary) tuple, or
+    # bytes alone for a text message, as the stack's _write_bottom takes it.
+
+    def _from_client(self, frame: bytes | tuple[bytes, bool]) -> None:
+        frame = frame if type(frame) is tuple else (frame, False)
         self.sent_by_client.append(frame)
         self.to_server.append(frame)
 
-    def _from_server(self, frame: tuple[bytes, bool]) -> None:
+    def _from_server(self, frame: bytes | tuple[bytes, bool]) -> None:
+        frame = frame if type(frame) is tuple else (frame, False)
         self.sent_by_server.append(frame)
         self.to_client.append(frame)
 
@@ -150,7 +155,7 @@ class HandshakeTests(SynchronousTestCase):
         wire = Wire()
         wire.server.start()
         wire.client.start()
-        wire.client.write((b'{"type":"auth","id":"1","token":"t"}', False))
+        wire.client.write(b'{"type":"auth","id":"1","token":"t"}')
         wire.flush()
         self.assertEqual(sorted(wire.encrypted), ["client", "server"])
         self.assertEqual(wire.server_got, [(b'{"type":"auth","id":"1","token":"t"}', False)])
@@ -169,7 +174,7 @@ class HandshakeTests(SynchronousTestCase):
         with HandshakeFailed before it sends anything after its hello.
         """
         wire = Wire(pins=frozenset({SERVER_KEY.fingerprint}), server_key=OTHER_KEY)
-        wire.client.write((b'{"type":"auth","id":"1","token":"secret"}', False))
+        wire.client.write(b'{"type":"auth","id":"1","token":"secret"}')
         wire.handshake()
         [failure] = wire.failures
         self.assertTrue(failure.terminal)
@@ -289,7 +294,7 @@ class HandshakeTests(SynchronousTestCase):
         wire = Wire(mode="optional")
         wire.server.start()
         wire.server.receive((b'{"type":"auth","id":"1","token":"t"}', False))
-        wire.server.write((b'{"type":"authorized","id":"1"}', False))
+        wire.server.write(b'{"type":"authorized","id":"1"}')
         self.assertEqual(wire.server_got, [(b'{"type":"auth","id":"1","token":"t"}', False)])
         self.assertEqual(wire.sent_by_server, [(b'{"type":"authorized","id":"1"}', False)])
 
@@ -356,8 +361,8 @@ class HandshakeTests(SynchronousTestCase):
         """
         wire = Wire(limits=EncryptionLimits(queue_frames=2))
         wire.client.start()
-        wire.client.write((b"1", False))
-        wire.client.write((b"2", False))
+        wire.client.write(b"1")
+        wire.client.write(b"2")
         self.assertRaises(QueueFull, wire.client.write, (b"3", False))
 
 
@@ -375,7 +380,7 @@ class RecordTests(SynchronousTestCase):
 
     def records(self, wire: Wire, count: int) -> list[tuple[bytes, bool]]:
         for n in range(count):
-            wire.client.write((b'{"type":"message","data":%d}' % n, False))
+            wire.client.write(b'{"type":"message","data":%d}' % n)
         records, wire.to_server[:] = list(wire.to_server), []
         return records
 
@@ -389,7 +394,7 @@ class RecordTests(SynchronousTestCase):
         contain the plaintext.
         """
         wire = self.established()
-        wire.client.write((b'{"type":"message","data":"attack at dawn"}', False))
+        wire.client.write(b'{"type":"message","data":"attack at dawn"}')
         [(record, binary)] = wire.sent_by_client
         self.assertTrue(binary)
         self.assertNotIn(b"attack at dawn", record)
@@ -443,13 +448,13 @@ class RecordTests(SynchronousTestCase):
         arrives in order.
         """
         wire = self.established(limits=EncryptionLimits(rekey_records=3))
-        frames = [(b'{"n":%d}' % n, False) for n in range(10)]
-        for frame in frames:
-            wire.client.write(frame)
-            wire.server.write(frame)
+        texts = [b'{"n":%d}' % n for n in range(10)]
+        for text in texts:
+            wire.client.write(text)
+            wire.server.write(text)
         wire.flush()
-        self.assertEqual(wire.server_got, frames)
-        self.assertEqual(wire.client_got, frames)
+        self.assertEqual(wire.server_got, [(text, False) for text in texts])
+        self.assertEqual(wire.client_got, [(text, False) for text in texts])
         self.assertEqual(wire.client._records._sealer.epoch, 3)
         self.assertEqual(wire.server._records._opener.epoch, 3)
 
@@ -467,17 +472,17 @@ class RecordTests(SynchronousTestCase):
         next epoch counts from its key update.
         """
         wire = self.established()
-        wire.client.write((b'{"n":0}', False))
+        wire.client.write(b'{"n":0}')
         wire.clock.advance(3599)
-        wire.client.write((b'{"n":1}', False))
+        wire.client.write(b'{"n":1}')
         wire.clock.advance(1)
         self.assertEqual(len(wire.sent_by_client), 2)
-        wire.client.write((b'{"n":2}', False))
+        wire.client.write(b'{"n":2}')
         wire.clock.advance(3599)
-        wire.client.write((b'{"n":3}', False))
+        wire.client.write(b'{"n":3}')
         wire.clock.advance(1)
-        wire.client.write((b'{"n":4}', False))
-        wire.server.write((b'{"n":5}', False))
+        wire.client.write(b'{"n":4}')
+        wire.server.write(b'{"n":5}')
         self.assertEqual(
             self.kinds(wire.sent_by_client),
             [
@@ -507,11 +512,11 @@ class RecordTests(SynchronousTestCase):
         wire = self.established(limits=EncryptionLimits(rekey_records=2))
         wire.clock.advance(3000)
         for n in range(3):
-            wire.client.write((b'{"n":%d}' % n, False))
+            wire.client.write(b'{"n":%d}' % n)
         wire.clock.advance(601)
-        wire.client.write((b'{"n":3}', False))
+        wire.client.write(b'{"n":3}')
         wire.clock.advance(2999)
-        wire.client.write((b'{"n":4}', False))
+        wire.client.write(b'{"n":4}')
         self.assertEqual(
             self.kinds(wire.sent_by_client),
             [
@@ -534,7 +539,7 @@ class RecordTests(SynchronousTestCase):
         """
         wire = self.established(limits=EncryptionLimits(rekey_octets=10))
         for frame in (b'{"n":1}', b'{"n":2}', b'{"n":3}', b'{"n":4}'):
-            wire.client.write((frame, False))
+            wire.client.write(frame)
         self.assertEqual(
             self.kinds(wire.sent_by_client),
             [
@@ -556,7 +561,7 @@ class RecordTests(SynchronousTestCase):
         """
         wire = self.established(limits=EncryptionLimits(rekey_records=1))
         for n in range(3):
-            wire.client.write((b"{}", False))
+            wire.client.write(b"{}")
             wire.clock.advance(10)
         self.assertEqual(len(wire.clock.getDelayedCalls()), 2)
         wire.client.destroy(Exception("gone"))
@@ -581,7 +586,7 @@ class RecordTests(SynchronousTestCase):
         wire = self.established(limits=EncryptionLimits(rekey_records=100))
         wire.server._records._opener._hard_limit = 4
         for n in range(5):
-            wire.client.write((b"{}", False))
+            wire.client.write(b"{}")
         for frame in wire.to_server[:4]:
             wire.server.receive(frame)
         self.assertRejected(wire, wire.to_server[4])
@@ -699,7 +704,7 @@ class EndToEndTests(SynchronousTestCase):
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         wire = Wire()
         wire.handshake()
-        wire.client.write((b"{}", False))
+        wire.client.write(b"{}")
         [(record, binary)] = wire.to_server
         damaged = bytearray(record)
         damaged[20] ^= 1

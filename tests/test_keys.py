@@ -310,8 +310,8 @@ class HandshakeLayerTests(SynchronousTestCase):
             lambda code, reason: self.fail(f"closed {code} {reason}"),
         )
         layer.start()
-        layer.write((_hex(V["records"]["c2s"][0]["plaintext_hex"]), False))
-        layer.write((_hex(V["records"]["c2s"][1]["plaintext_hex"]), False))
+        layer.write(_hex(V["records"]["c2s"][0]["plaintext_hex"]))
+        layer.write(_hex(V["records"]["c2s"][1]["plaintext_hex"]))
         layer.receive((_message("pubkey"), False))
         self.assertEqual(written, [(_message("hello"), False), (_message("key"), False)])
         layer.receive((_message("ready"), False))
@@ -351,7 +351,7 @@ class HandshakeLayerTests(SynchronousTestCase):
             delivered,
             [(_hex(r["plaintext_hex"]), False) for r in V["records"]["c2s"] if r["type"] == "data"],
         )
-        layer.write((_hex(V["records"]["s2c"][0]["plaintext_hex"]), False))
+        layer.write(_hex(V["records"]["s2c"][0]["plaintext_hex"]))
         self.assertEqual(written[2:], [(_records("s2c")[0], True)])
 
 

@@ -170,6 +170,19 @@ class LayerStackTests(StackTestCase):
         self.assertFalse(self.stack.closing)
         self.assertFalse(self.stack.destroyed)
 
+    def test_bottomWrites(self) -> None:
+        """
+        What the bottom layer writes reaches the wire as a text message
+        when it is bytes alone, and as the tuple says otherwise.
+        """
+        self.codec._write_down((b"\x00record", True))
+        self.codec._write_down(b'{"type":"pong"}')
+        self.codec._write_down((b'{"type":"ping"}', False))
+        self.assertEqual(
+            self.wire,
+            [(b"\x00record", True), (b'{"type":"pong"}', False), (b'{"type":"ping"}', False)],
+        )
+
     def test_passThroughWritesLinkedAround(self) -> None:
         """
         A layer whose C{passes_writes} is true is left out of the write
@@ -191,8 +204,9 @@ class LayerStackTests(StackTestCase):
             close_wire=lambda code, reason: self.closes.append((code, reason)),
         )
         codec, passing, top = stack.layers
-        self.assertEqual(top.write_down, codec.write)
-        self.assertEqual(passing.write_down, codec.write)
+        # The codec passes writes too: bytes alone are a text message.
+        self.assertEqual(top.write_down, stack._write_bottom)
+        self.assertEqual(passing.write_down, stack._write_bottom)
         top.write(_frames.PONG)
         self.assertEqual(self.wire, [(_frames.PONG, False)])
         self.assertEqual(passing.written, [])
@@ -561,10 +575,11 @@ class CodecLayerTests(SynchronousTestCase):
 
     def test_write(self) -> None:
         """
-        An encoded frame goes down as a text message.
+        An encoded frame goes down unchanged: below the codec, bytes alone
+        are a text message.
         """
         self.codec.write(_frames.PONG)
-        self.assertEqual(self.down, [(_frames.PONG, False)])
+        self.assertEqual(self.down, [_frames.PONG])
 
     def test_startDoesNothing(self) -> None:
         """
