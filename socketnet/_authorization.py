@@ -102,6 +102,9 @@ class ServerAuthorizationLayer:
     def start(self) -> None:
         self._deadline = self._clock.callLater(self._timeout, self._expired)
 
+    def link_up(self, deliver_up: Callable[[Any], None]) -> None:
+        self._deliver_up = deliver_up
+
     def receive(self, frame: _frames.Frame) -> None:
         if self._state == "authorized":
             if frame["type"] == "auth":
@@ -200,6 +203,9 @@ class ClientAuthorizationLayer:
     def start(self) -> None:
         a = self._authorization
         self._write_down(_frames.auth(a.id, a.token, a.data))
+
+    def link_up(self, deliver_up: Callable[[Any], None]) -> None:
+        self._deliver_up = deliver_up
 
     def receive(self, frame: _frames.Frame) -> None:
         if frame["type"] == "authorized" and not self.authorized:

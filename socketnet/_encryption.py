@@ -231,6 +231,9 @@ class _EncryptionLayer:
             self._queue.append(payload)
             self._queued_octets += len(payload)
 
+    def link_up(self, deliver_up: Callable[[Any], None]) -> None:
+        self._deliver_up = deliver_up
+
     def receive(self, frame: tuple[bytes, bool]) -> None:
         # Once encrypted, every frame is a record: opened here, in as few
         # calls as possible; until then the subclass's handshake decides.

@@ -7,7 +7,7 @@ that closes a connection whose peer has gone silent.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import attr
 from twisted.internet.interfaces import IReactorTime
@@ -133,6 +133,9 @@ class HeartbeatLayer:
             self._next_ping = now + self._settings.interval
             deadline = min(deadline, self._next_ping)
         self._tick = self._wheel.schedule(self, deadline)
+
+    def link_up(self, deliver_up: Callable[[Any], None]) -> None:
+        self._deliver_up = deliver_up
 
     def receive(self, frame: _frames.Frame) -> None:
         self._last_heard = self._clock.seconds()

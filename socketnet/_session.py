@@ -231,6 +231,9 @@ class Session:
             if result is not None:
                 settle(message, result)
 
+    def link_up(self, deliver_up: object) -> None:
+        raise RuntimeError("nothing sits above the session")
+
     def write(self, frame: object) -> None:
         raise RuntimeError("nothing sits above the session")
 

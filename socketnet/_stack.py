@@ -66,7 +66,7 @@ class LayerStack:
             if index == top:
                 deliver_up = self._deliver_past_top
             else:
-                deliver_up = self._forward_to(layers, index + 1)
+                deliver_up = self._not_linked  # until link_up, below
             layer = factory(
                 clock=clock,
                 write_down=write_down,
@@ -76,16 +76,13 @@ class LayerStack:
             layers.append(layer)
             if not getattr(layer, "passes_writes", False):
                 below = layer.write
+        for lower, upper in zip(layers, layers[1:]):
+            lower.link_up(upper.receive)
         self.layers: tuple[Any, ...] = tuple(layers)
-        self._links = layers  # what the deliver_up closures look layers up in
 
     @staticmethod
-    def _forward_to(layers: list[Any], index: int) -> Callable[[Any], None]:
-        # The layer above is not built yet; look it up on first use.
-        def deliver_up(frame: Any) -> None:
-            layers[index].receive(frame)
-
-        return deliver_up
+    def _not_linked(frame: Any) -> None:
+        raise RuntimeError("a layer delivered a frame up before the stack linked it")
 
     def start(self) -> None:
         """
@@ -160,7 +157,6 @@ class LayerStack:
         # Break the reference cycles between the layers, the stack and the
         # WebSocket protocol, so that a closed connection is freed by
         # reference counting rather than left to the garbage collector.
-        self._links.clear()
         self.layers = ()
         self._write_wire = self._close_wire = None  # type: ignore[assignment]
 
@@ -193,6 +189,9 @@ class CodecLayer:
 
     def write(self, frame: bytes) -> None:
         self._write_down(frame)
+
+    def link_up(self, deliver_up: Callable[[Any], None]) -> None:
+        self._deliver_up = deliver_up
 
     def destroy(self, reason: Exception) -> None:
         self._write_down = self._deliver_up = None

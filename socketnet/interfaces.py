@@ -16,8 +16,9 @@ class ILayer(Interface):
     A stack is, from the wire up: transport, encrypt, frame codec,
     heartbeat, authorization, application.  Frames read from the wire go up
     through L{receive}; frames written by the application go down through
-    L{write}.  A layer is built with four callables from the stack and
-    never reaches any other layer directly:
+    L{write}.  A layer is built with four callables from the stack (and
+    then handed the layer above's C{receive} through L{link_up}) and never
+    reaches any other layer directly:
 
       - C{write_down(frame)}: hand a frame to the layer below;
       - C{deliver_up(frame)}: hand a frame to the layer above;
@@ -43,6 +44,15 @@ class ILayer(Interface):
         """
         The stack is wired; start timers and send any opening frames.
         Called once, bottom layer first.
+        """
+
+    def link_up(deliver_up: object) -> None:
+        """
+        The stack is built: from now on, hand frames to the layer above
+        through C{deliver_up}, which replaces the one given to the
+        constructor.  The stack calls it once, before L{start}, on every
+        layer but the top one, so that frames go up without a hop in
+        between.
         """
 
     def receive(frame: object) -> None:

@@ -81,6 +81,9 @@ class RecordingLayer:
         self.written.append(frame)
         self.write_down(frame)
 
+    def link_up(self, deliver_up: Callable[[Any], None]) -> None:
+        self.deliver_up = deliver_up
+
     def destroy(self, reason: Exception) -> None:
         self.destroyed.append(reason)
         self.events.append(("destroy", self.name))
@@ -181,6 +184,35 @@ class LayerStackTests(StackTestCase):
         self.assertEqual(
             self.wire,
             [(b"\x00record", True), (b'{"type":"pong"}', False), (b'{"type":"ping"}', False)],
+        )
+
+    def test_linkedUp(self) -> None:
+        """
+        Every layer but the top one is linked straight to the C{receive}
+        of the layer above; the top one delivers up only to an error.
+        """
+        self.assertEqual(self.codec._deliver_up, self.a.receive)
+        self.assertEqual(self.a.deliver_up, self.b.receive)
+        self.assertEqual(self.b.deliver_up, self.stack._deliver_past_top)
+
+    def test_deliverBeforeLinkedIsAnError(self) -> None:
+        """
+        A layer that delivers a frame up while the stack is still being
+        built (before L{ILayer.link_up}) gets a L{RuntimeError}.
+        """
+
+        class Eager(RecordingLayer):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.deliver_up({"type": "ping"})
+
+        self.assertRaises(
+            RuntimeError,
+            LayerStack,
+            self.clock,
+            [_factory(Eager, "eager", self.events), _factory(RecordingLayer, "top", self.events)],
+            write_wire=lambda payload, is_binary: None,
+            close_wire=lambda code, reason: None,
         )
 
     def test_passThroughWritesLinkedAround(self) -> None:
@@ -414,6 +446,7 @@ class LayerStackTests(StackTestCase):
             self.b.close(4401, "refused")
 
         self.b.receive = receive_and_close  # type: ignore[method-assign]
+        self.a.link_up(self.b.receive)  # the stack linked the old one
         self.stack.receive(_frames.PING, False)
         self.stack.receive(_frames.PING, False)
         self.assertEqual(self.closes, [(4401, "refused")])
