@@ -37,34 +37,37 @@ _MISSING = object()
 
 
 #: Malformed payloads: (payload, a substring the close reason must hold).
+# Rows whose reason comes from the JSON decoder (orjson) check only the
+# "invalid JSON: " prefix: the detail after it is orjson's wording, which
+# is not part of the protocol.
 MALFORMED: list[tuple[bytes, str]] = [
     # Not UTF-8.
-    (b"\xff", "invalid JSON: str is not valid UTF-8"),
-    (b'{"type":"ping","x":"\xc3"}', "invalid JSON: str is not valid UTF-8"),
-    (b'{"type":"ping","x":"\xed\xa0\x80"}', "invalid JSON: str is not valid UTF-8"),
+    (b"\xff", "invalid JSON: "),
+    (b'{"type":"ping","x":"\xc3"}', "invalid JSON: "),
+    (b'{"type":"ping","x":"\xed\xa0\x80"}', "invalid JSON: "),
     # Not JSON.
-    (b"", "invalid JSON: Input is a zero-length, empty document"),
-    (b"   ", "invalid JSON: input data is empty"),
-    (b'{"type":', "invalid JSON: unexpected end of data"),
-    (b'{"type":"ping"', "invalid JSON: unexpected end of data"),
-    (b"{'type':'ping'}", "invalid JSON: unexpected character, expected a string key"),
-    (b'{"type":"ping"} {}', "invalid JSON: unexpected content after document"),
+    (b"", "invalid JSON: "),
+    (b"   ", "invalid JSON: "),
+    (b'{"type":', "invalid JSON: "),
+    (b'{"type":"ping"', "invalid JSON: "),
+    (b"{'type':'ping'}", "invalid JSON: "),
+    (b'{"type":"ping"} {}', "invalid JSON: "),
     (b'{"type":"ping",}', "invalid JSON"),
     (b"\xef\xbb\xbf" + b'{"type":"ping"}', "invalid JSON"),
     # The non-standard constants Python's json module would accept.
-    (b'{"type":"message","data":NaN}', "invalid JSON: unexpected character, expected a JSON value"),
-    (b'{"type":"message","data":Infinity}', "invalid JSON: unexpected character, expected a JSON value"),
-    (b'{"type":"message","data":-Infinity}', "invalid JSON: no digit after sign"),
-    (b'{"type":"message","data":[1,{"a":NaN}]}', "invalid JSON: unexpected character, expected a JSON value"),
+    (b'{"type":"message","data":NaN}', "invalid JSON: "),
+    (b'{"type":"message","data":Infinity}', "invalid JSON: "),
+    (b'{"type":"message","data":-Infinity}', "invalid JSON: "),
+    (b'{"type":"message","data":[1,{"a":NaN}]}', "invalid JSON: "),
     # Nesting deeper than the decoder's limit of 1024 levels.
-    (b"[" * 100000, "invalid JSON: depth limit exceeded"),
-    (b'{"a":' * 100000, "invalid JSON: depth limit exceeded"),
+    (b"[" * 100000, "invalid JSON: "),
+    (b'{"a":' * 100000, "invalid JSON: "),
     (
         b'{"type":"message","data":' + b"[" * 100000 + b"]" * 100000 + b"}",
-        "invalid JSON: depth limit exceeded",
+        "invalid JSON: ",
     ),
     # Integers too long for a double.
-    (b'{"type":"message","data":' + b"1" * 5000 + b"}", "invalid JSON: number is infinity when parsed as double"),
+    (b'{"type":"message","data":' + b"1" * 5000 + b"}", "invalid JSON: "),
     # Top-level values that are not objects.
     (b"[]", "frame must be a JSON object"),
     (b'[{"type":"ping"}]', "frame must be a JSON object"),
@@ -369,10 +372,10 @@ class DecodeMalformedTests(SynchronousTestCase):
         frame's id as in data, since such a frame could never be sent on.
         """
         self.assertBadFrame(
-            b'{"type":"auth","id":"a\\ud800","token":"t"}', "invalid JSON: no low surrogate"
+            b'{"type":"auth","id":"a\\ud800","token":"t"}', "invalid JSON: "
         )
         self.assertBadFrame(
-            b'{"type":"message","data":["\\udc00"]}', "invalid JSON: invalid high surrogate"
+            b'{"type":"message","data":["\\udc00"]}', "invalid JSON: "
         )
 
 
