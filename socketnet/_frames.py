@@ -81,7 +81,7 @@ def encode(frame: Frame) -> bytes:
         out = orjson.dumps(frame, option=_FAST_OPTIONS)
     except TypeError:
         out = None
-    if out is None or b"null" in out:
+    if out is None or out.find(b"null") >= 0:  # find is faster than "in" here
         return _strict_encode(frame).encode("utf-8")
     return out
 
