@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import sys
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any, Callable
 
@@ -163,7 +164,7 @@ class _Records:
         self._write_down((sealer.seal(plaintext), True))
 
 
-class _EncryptionLayer:
+class _EncryptionLayer(ABC):
     """
     What both sides share: the queue before the handshake ends, sealed
     records after it, and the handshake deadline.
@@ -251,12 +252,12 @@ class _EncryptionLayer:
         if plaintext is not None:
             self._deliver_up((plaintext, False))
 
+    @abstractmethod
     def _receive_handshake(self, frame: tuple[bytes, bool]) -> None:
         """
         A frame that arrived before the records were in use (or after
-        L{destroy}); each side overrides it.
+        L{destroy}); each side has its own.
         """
-        raise NotImplementedError
 
     def _encrypted(self, records: _Records) -> None:
         self._cancel_deadline()

@@ -7,6 +7,8 @@ same.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, fail
@@ -237,14 +239,17 @@ class LaterBroker:
         raise AttributeError(name)
 
 
-class _Routing:
+class _Routing(ABC):
     """
     Routing scenarios, run with the in-process broker (fast path) and
     with L{LaterBroker} (Deferreds that fire later).
     """
 
+    @abstractmethod
     def broker(self, reactor: MemoryReactorClock) -> Any:
-        raise NotImplementedError
+        """
+        The broker the scenarios run with.
+        """
 
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
