@@ -22,7 +22,6 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any, Callable
 
-import attr
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
@@ -34,36 +33,8 @@ from .closecodes import CloseCode
 from .errors import HandshakeFailed, ProtocolError, QueueFull
 from .interfaces import ILayer
 
+from ._records import EncryptionLimits, Records
 from ._server_key import DecryptGate, ServerKey
-
-
-@attr.s(frozen=True, auto_attribs=True)
-class EncryptionLimits:
-    """
-    Limits of the encryption layer; tests lower them.
-
-    @ivar rekey_records: records per epoch before the sender rekeys.
-    @ivar rekey_octets: plaintext bytes per epoch before it rekeys.
-    @ivar rekey_seconds: age of an epoch before it rekeys.
-    @ivar hard_records: records per epoch a receiver accepts at most.
-    @ivar handshake_timeout: seconds for the handshake to finish.
-    @ivar queue_frames: frames that may wait for the handshake.
-    @ivar queue_octets: bytes that may wait for the handshake.
-    """
-
-    rekey_records: int = 2**20
-    rekey_octets: int = 2**30
-    rekey_seconds: float = 3600.0
-    hard_records: int = attr.ib(default=2**24)
-    handshake_timeout: float = 10.0
-    queue_frames: int = 1000
-    queue_octets: int = 2**20
-
-    @hard_records.validator
-    def _check_hard_limit(self, attribute: object, value: int) -> None:
-        # The key update itself is a record: it must fit under the limit.
-        if not self.rekey_records < value:
-            raise ValueError("rekey_records must be below hard_records")
 
 
 def _b64(data: bytes) -> str:
@@ -95,75 +66,6 @@ def _encode(frame: dict[str, Any]) -> bytes:
     return json.dumps(frame, separators=(",", ":")).encode("ascii")
 
 
-class _Records:
-    """
-    The sealed half of an encrypted connection, both directions: seals
-    frames and writes the records down, opens the peer's records, and
-    rekeys the sending direction at its limits.
-
-    The age limit is a timer on the injected clock (started by L{start},
-    cancelled by L{stop}) that only marks the epoch as due, so that no
-    record pays for reading the clock; the next frame sent then rekeys
-    first, as for the record and byte limits.  An idle connection still
-    does not rekey until it sends.
-
-    @ivar open: the receiving direction's L{_keys.Opener.open}.
-    """
-
-    def __init__(
-        self,
-        send_secret: bytes,
-        receive_secret: bytes,
-        limits: EncryptionLimits,
-        clock: IReactorTime,
-        write_down: Callable[[tuple[bytes, bool]], None],
-    ):
-        self._sealer = _keys.Sealer(send_secret)
-        self._opener = _keys.Opener(receive_secret, limits.hard_records)
-        self.open = self._opener.open
-        self._write_down = write_down
-        self._rekey_records = limits.rekey_records
-        self._rekey_octets = limits.rekey_octets
-        self._rekey_seconds = limits.rekey_seconds
-        self._clock = clock
-        self._age_timer: IDelayedCall | None = None
-        self._aged = False
-
-    def start(self) -> None:
-        """
-        The first epoch starts now (at C{enc.ready}).
-        """
-        self._arm()
-
-    def stop(self) -> None:
-        """
-        Cancel the age timer; nothing is sealed any more.
-        """
-        if self._age_timer is not None and self._age_timer.active():
-            self._age_timer.cancel()
-        self._age_timer = None
-
-    def _arm(self) -> None:
-        self.stop()
-        self._aged = False
-        self._age_timer = self._clock.callLater(self._rekey_seconds, self._aged_out)
-
-    def _aged_out(self) -> None:
-        self._age_timer = None
-        self._aged = True
-
-    def write(self, plaintext: bytes) -> None:
-        """
-        Seal C{plaintext} into a data record and write it down, after a
-        key update if this epoch has reached a limit.
-        """
-        sealer = self._sealer
-        if self._aged or sealer.sequence >= self._rekey_records or sealer.octets >= self._rekey_octets:
-            self._write_down((sealer.seal_key_update(), True))
-            self._arm()
-        self._write_down((sealer.seal(plaintext), True))
-
-
 class _EncryptionLayer(ABC):
     """
     What both sides share: the queue before the handshake ends, sealed
@@ -191,7 +93,7 @@ class _EncryptionLayer(ABC):
         self._write_down = write_down
         self._deliver_up = deliver_up
         self._close = close
-        self._records: _Records | None = None
+        self._records: Records | None = None
         self._queue: deque[bytes] = deque()  # text frames waiting for the handshake
         self._queued_octets = 0
         self._deadline: IDelayedCall | None = None
@@ -259,7 +161,7 @@ class _EncryptionLayer(ABC):
         L{destroy}); each side has its own.
         """
 
-    def _encrypted(self, records: _Records) -> None:
+    def _encrypted(self, records: Records) -> None:
         self._cancel_deadline()
         self._records = records
         records.start()
@@ -439,7 +341,7 @@ class ServerEncryptionLayer(_EncryptionLayer):
         ready = _encode({"type": "enc.ready", "mac": _b64(_keys.finished_mac(finished, transcript))})
         self._write_down((ready, False))
         self._state = "encrypted"
-        self._encrypted(_Records(s2c, c2s, self._limits, self._clock, self._write_down))
+        self._encrypted(Records(s2c, c2s, self._limits, self._clock, self._write_down))
 
     def destroy(self, reason: Exception) -> None:
         self._state = "destroyed"
@@ -474,7 +376,7 @@ class ClientEncryptionLayer(_EncryptionLayer):
         self._state = "pubkey"
         self._transcript: list[bytes] = []
         self._expected_mac = b""
-        self._pending_records: _Records | None = None
+        self._pending_records: Records | None = None
 
     def start(self) -> None:
         hello = _encode(
@@ -537,7 +439,7 @@ class ClientEncryptionLayer(_EncryptionLayer):
         del secret, ecdh, shared
         self._transcript = []
         self._expected_mac = _keys.finished_mac(finished, transcript)
-        self._pending_records = _Records(c2s, s2c, self._limits, self._clock, self._write_down)
+        self._pending_records = Records(c2s, s2c, self._limits, self._clock, self._write_down)
         self._state = "ready"
         self._write_down((key_message, False))
 
