@@ -72,6 +72,8 @@ class _EncryptionLayer(ABC):
     records after it, and the handshake deadline.
     """
 
+    passes_writes = False  # queues, then seals
+
     _log = Logger()
 
     def __init__(

@@ -74,7 +74,7 @@ class LayerStack:
                 close=self.close,
             )
             layers.append(layer)
-            if not getattr(layer, "passes_writes", False):
+            if not layer.passes_writes:
                 below = layer.write
         for lower, upper in zip(layers, layers[1:]):
             lower.link_up(upper.receive)

@@ -34,9 +34,10 @@ class ILayer(Interface):
 
     passes_writes = Attribute(
         """
-        Optional; C{True} if L{write} always hands its frame unchanged to
-        C{write_down}.  The stack then wires the layer above straight to
+        C{True} if L{write} always hands its frame unchanged to
+        C{write_down}: the stack then wires the layer above straight to
         the layer below, and this layer's L{write} is not called.
+        C{False} otherwise.
         """
     )
 

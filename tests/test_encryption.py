@@ -16,6 +16,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
 
 from socketnet import Authorization, ClientApp, Heartbeat, ServerApp, _keys
 from socketnet._encryption import (
@@ -26,6 +27,7 @@ from socketnet._encryption import (
     ServerKey,
 )
 from socketnet.closecodes import CloseCode
+from socketnet.interfaces import ILayer
 from socketnet.errors import HandshakeFailed, ProtocolError, QueueFull, SessionClosed
 from socketnet.protocol import SocketnetClientFactory, SocketnetServerFactory
 from socketnet.testing import URL, connect_pair
@@ -140,6 +142,22 @@ def _json_frame(frame: tuple[bytes, bool]) -> dict[str, Any] | None:
     if binary:
         return None
     return json.loads(payload)
+
+
+class InterfaceTests(SynchronousTestCase):
+    """
+    Both encryption layers are protocol layers.
+    """
+
+    def test_interface(self) -> None:
+        """
+        The server's and the client's encryption layers provide L{ILayer},
+        and neither passes writes through unchanged: they queue and seal.
+        """
+        wire = Wire()
+        for layer in (wire.server, wire.client):
+            self.assertTrue(verifyObject(ILayer, layer))
+            self.assertFalse(layer.passes_writes)
 
 
 class HandshakeTests(SynchronousTestCase):
