@@ -116,10 +116,10 @@ def settle(message: Message, result: Any) -> None:
         # because Deferred is an abstract base class's subclass.
         _answer(result, message)
     elif isinstance(result, Deferred):
-        result.addCallbacks(_answer, answer_failure, (message,), None, (message,))
+        result.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
     elif type(result) is CoroutineType:
         d = Deferred.fromCoroutine(result)
-        d.addCallbacks(_answer, answer_failure, (message,), None, (message,))
+        d.addCallbacks(_answer, _answer_failure, (message,), None, (message,))
     else:
         _answer(result, message)
 
@@ -131,9 +131,10 @@ def run_handler(handler: Callable[..., Any], message: Message, *args: Any) -> No
     try:
         result = handler(message, *args)
     except Exception:
-        answer_failure(Failure(), message)
+        _answer_failure(Failure(), message)
     else:
-        settle(message, result)
+        if result is not None:  # most handlers of messages return nothing
+            settle(message, result)
 
 
 def _answer(value: Any, message: Message) -> None:
@@ -146,7 +147,7 @@ def _answer(value: Any, message: Message) -> None:
         message._reply_error(TypeError("the reply could not be encoded as JSON"))
 
 
-def answer_failure(failure: Failure, message: Message) -> None:
+def _answer_failure(failure: Failure, message: Message) -> None:
     """
     A handler failed on C{message}: an error reply if a reply is still
     wanted, else the failure is logged.
@@ -188,4 +189,4 @@ def check_close_code(code: int) -> None:
         raise ValueError(f"close code must be 1000 or 3000-4999, not {code!r}")
 
 
-__all__ = ["Message", "settle", "run_handler", "answer_failure", "call_each", "check_close_code"]
+__all__ = ["Message", "settle", "run_handler", "call_each", "check_close_code"]

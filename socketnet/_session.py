@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any, Callable
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _frames
 from .errors import NotReady, SessionClosed, _Refusal, from_wire
 from .interfaces import ILayer
-from ._messages import Message, answer_failure, call_each, check_close_code, run_handler, settle
+from ._messages import Message, call_each, check_close_code, run_handler
 from ._peers import Peers
 from ._replies import PendingReplies, check_timeout
 
@@ -221,15 +220,7 @@ class Session:
             self._pending.reject(frame["request"], error["name"], error["message"])
 
     def _dispatch(self, message: Message) -> None:
-        # run_handler(self._hooks.messageReceived, message), inlined: this
-        # runs for every message.
-        try:
-            result = self._hooks.messageReceived(message)
-        except Exception:
-            answer_failure(Failure(), message)
-        else:
-            if result is not None:
-                settle(message, result)
+        run_handler(self._hooks.messageReceived, message)
 
     def link_up(self, deliver_up: object) -> None:
         raise RuntimeError("nothing sits above the session")
