@@ -316,25 +316,25 @@ class Router:
         if channel is not None:
             envelope["channel"] = channel
             if fast is not None:
-                self._settle(session.id, self._published, fast.publish_now(channel, envelope, session.id), token, channel)
+                self._settle("routing from {id}", session.id, self._published, fast.publish_now(channel, envelope, session.id), token, channel)
                 return
             d = self.broker.publish(channel, envelope, session.id)
             d.addCallback(self._published, token, channel)
         else:
             if fast is not None:
-                self._settle(session.id, self._sent, fast.send_to_client_now(to, envelope), token, session, to)
+                self._settle("routing from {id}", session.id, self._sent, fast.send_to_client_now(to, envelope), token, session, to)
                 return
             d = self.broker.send_to_client(to, envelope)
             d.addCallback(self._sent, token, session, to)
         self._log_failure(d, "routing from {id}", session.id)
 
-    def _settle(self, about: Any, step: Callable[..., Any], *args: Any) -> None:
-        # What the broker's fired Deferred would do with step as its
-        # callback: run it, and log what it raises as _log_failure does.
+    def _settle(self, what: str, about: Any, step: Callable[..., Any], *args: Any) -> None:
+        # The fast path's stand-in for a fired broker Deferred with step as
+        # its callback and _log_failure's errback: run it, log what raises.
         try:
             step(*args)
         except Exception:
-            self._log.failure("broker failed routing from {id}", id=about)
+            self._log.failure("broker failed " + what, id=about)
 
     def _sent(self, found: bool, token: str | None, session: ServerSession, to: str) -> None:
         if found:
@@ -422,7 +422,7 @@ class Router:
         else:
             envelope["error"] = error
         if self._fast is not None:
-            self._fast.send_to_node_now(node_id, envelope)
+            self._settle("relaying a reply to {id}", node_id, self._fast.send_to_node_now, node_id, envelope)
         else:
             self._log_failure(self.broker.send_to_node(node_id, envelope), "relaying a reply to {id}", node_id)
 
