@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from autobahn.twisted.resource import WebSocketResource
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
@@ -24,6 +23,7 @@ from ._messages import Message
 from ._session import ServerSession
 from .interfaces import IBroker
 from ._pacing import PacedSite, UpgradePacer
+from ._resource import UpgradeResource
 from ._websocket import (
     DEFAULT_MAX_MESSAGE_SIZE,
     SocketnetServerFactory,
@@ -240,13 +240,13 @@ class ServerApp:
         self.factory.router.message_filter = fn
         return fn
 
-    def resource(self) -> WebSocketResource:
+    def resource(self) -> UpgradeResource:
         """
         The WebSocket endpoint as a resource, to mount in an application's
         own L{Site}.
         """
         self._warn_if_open_door()
-        return WebSocketResource(self.factory)
+        return UpgradeResource(self.factory)
 
     def site(self) -> Site:
         """

@@ -248,7 +248,7 @@ class Session:
         self._closed_handlers.clear()
         # Nothing is written once closed; dropping these breaks the cycles
         # through the protocol and the layers below.
-        self._write_down = self._close_connection = None
+        self._write_down = self._close_connection = self._hooks = None
 
     def _authorized(self, client_id: str) -> None:
         self.id = client_id

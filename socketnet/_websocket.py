@@ -137,11 +137,34 @@ class _StackEdge:
         if self.session is not None:
             self.session._set_encrypted()
 
+    # Autobahn fires its is_closed Deferred with the protocol itself.  Kept
+    # on the protocol, that Deferred would be a reference cycle: every
+    # closed connection, with all it holds, would wait for the cyclic
+    # garbage collector, whose young-generation passes then take
+    # milliseconds with the reactor stopped.  Once the connection is gone,
+    # is_closed is a new Deferred that has fired with the protocol, as the
+    # original has.
+
+    @property
+    def is_closed(self) -> Deferred[Any]:
+        d = self.__dict__.get("_is_closed")
+        if d is None:
+            if self._lost:
+                return succeed(self)
+            raise AttributeError("is_closed exists once the connection is made")
+        return d
+
+    @is_closed.setter
+    def is_closed(self, d: Deferred[Any]) -> None:
+        self._is_closed = d
+
     def connectionLost(self, reason: Any) -> None:
         try:
             super().connectionLost(reason)
         finally:
             self._lost = True
+            if getattr(self.__dict__.get("_is_closed"), "called", False):
+                self._is_closed = None
             waiters, self._lost_waiters = self._lost_waiters, []
             for d in waiters:
                 d.callback(None)
