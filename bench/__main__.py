@@ -36,6 +36,9 @@ from ._runner import run_one
 WORKLOADS = ("request", "request-enc", "direct", "fanout", "fanout-enc", "idle", "handshake", "burst")
 #: Workloads that only socketnet runs (encrypted).
 SOCKETNET_ONLY = ("request-enc", "fanout-enc", "handshake", "burst")
+#: Socketnet-only workloads that also run against socketnet-ref when it is
+#: chosen: a before/after of handshakes in one run.
+BEFORE_AFTER = ("handshake", "burst")
 #: Workloads run once whatever --repeat says.
 ONCE = ("idle", "burst")
 
@@ -120,7 +123,9 @@ def schedule(opts: argparse.Namespace) -> list[tuple[str, str, int, int]]:
         for n in range(rounds):
             steps = []
             for w in group:
-                if w in SOCKETNET_ONLY or w in implied:
+                if w in BEFORE_AFTER:
+                    servers = [k for k in opts.servers if k in ("socketnet", "socketnet-ref")] or ["socketnet"]
+                elif w in SOCKETNET_ONLY or w in implied:
                     servers = ["socketnet"]
                 else:
                     servers = opts.servers

@@ -66,13 +66,14 @@ def cost_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def handshake_median(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    good = sorted((r for r in rows if r["workload"] == "handshake" and not r.get("failed")), key=lambda r: r["ratio"])
+def handshake_median(rows: list[dict[str, Any]], server: str = "socketnet") -> dict[str, Any] | None:
+    rounds = [r for r in rows if r["workload"] == "handshake" and r["server"] == server and not r.get("failed")]
+    good = sorted(rounds, key=lambda r: r["ratio"])
     if not good:
         return None
     row = dict(good[(len(good) - 1) // 2])
     row["ratio_runs"] = [r["ratio"] for r in good]
-    row["worst_pause_runs"] = [r["pauses"]["max_ms"] for r in good]
+    row["worst_pause_runs"] = [r["pauses"]["max_ms"] for r in rounds]
     return row
 
 
@@ -83,6 +84,8 @@ def handshake_table(row: dict[str, Any]) -> str:
           f"{_f(row['pool_us_per_handshake'], ',.0f')})")
     runs = row.get("ratio_runs", [])
     spread = f" ({', '.join(f'{x:.2f}' for x in runs)})" if len(runs) > 1 else ""
+    pauses = row.get("worst_pause_runs", [])
+    worst = f"; rounds' worst {', '.join(f'{x:.1f}' for x in pauses)}" if len(pauses) > 1 else ""
     return "\n".join([
         "| in flight | handshakes/s | session p50 / p99 ms | RSA decrypts/s, one thread (before / after) "
         "| handshakes ÷ RSA decrypts | server CPU cores | server µs/handshake (reactor + pool) "
@@ -91,7 +94,7 @@ def handshake_table(row: dict[str, Any]) -> str:
         f"| {row['concurrency']} | {row['throughput']:,.0f} | {_f(row['p50_ms'], '.1f')} / {_f(row['p99_ms'], '.1f')} "
         f"| {row['rsa_per_second']:,.0f} ({row['rsa_before']['per_second']:,.0f} / {row['rsa_after']['per_second']:,.0f}) "
         f"| {row['ratio']:.2f}×{spread} | {cpu} | {us} | {row['rsa_us_per_decrypt']:,.0f} "
-        f"| {_f(p['max_ms'], '.2f')} ({_f(p['p99_ms'], '.2f')}) | {p['over_ms']['5']} of {p['ticks']:,} "
+        f"| {_f(p['max_ms'], '.2f')} ({_f(p['p99_ms'], '.2f')}){worst} | {p['over_ms']['5']} of {p['ticks']:,} "
         f"| {row['other_cores']:.2f} ({row['loadgen_cores']:.2f}) "
         f"| {_refused(row['outcomes'])}, {row['errors']} |",
     ])
@@ -145,20 +148,24 @@ def tables(rows: list[dict[str, Any]]) -> str:
     cost = cost_table(rows)
     if cost:
         out += ["Encryption: socketnet server CPU per message, encrypted ÷ plaintext", "", cost, ""]
-    hs = handshake_median(rows)
-    if hs is not None:
-        out += ["Encryption: new encrypted sessions (connect, handshake, auth, close)", "", handshake_table(hs), "",
-                pause_note(hs["pauses"]), ""]
-        if hs.get("hit_max_sessions"):
-            out += ["(the run reached the load generator's session bound before its window ended)", ""]
-    burst = next((r for r in rows if r["workload"] == "burst" and not r.get("failed")), None)
-    if burst is not None:
-        limit = "raised for the benchmark" if burst["handshake_limit"] == "raised" else "library defaults"
-        out += [f"Encryption: burst of {burst['count']} handshakes during a closed request loop "
-                f"(per-address handshake limit: {limit})", "", burst_table(burst), "", pause_note(burst["pauses"]), ""]
+    for server in ("socketnet", "socketnet-ref"):
+        on = "" if server == "socketnet" else f" ({server})"
+        hs = handshake_median(rows, server)
+        if hs is not None:
+            out += [f"Encryption: new encrypted sessions (connect, handshake, auth, close){on}", "",
+                    handshake_table(hs), "", pause_note(hs["pauses"]), ""]
+            if hs.get("hit_max_sessions"):
+                out += ["(the run reached the load generator's session bound before its window ended)", ""]
+        burst = next((r for r in rows if r["workload"] == "burst" and r["server"] == server and not r.get("failed")),
+                     None)
+        if burst is not None:
+            limit = "raised for the benchmark" if burst["handshake_limit"] == "raised" else "library defaults"
+            out += [f"Encryption: burst of {burst['count']} handshakes during a closed request loop "
+                    f"(per-address handshake limit: {limit}){on}", "", burst_table(burst), "",
+                    pause_note(burst["pauses"]), ""]
     for row in rows:
         if row["workload"] in ("handshake", "burst") and row.get("failed"):
-            out.append(f"{row['workload']}: failed: {row['failed']}")
+            out.append(f"{row['workload']} on {row['server']}: failed: {row['failed']}")
     return "\n".join(out).rstrip()
 
 

@@ -37,12 +37,12 @@ def rsa_reference(children: Children, seconds: float) -> dict[str, Any]:
         children.stop(child)
 
 
-def _server(children: Children, opts: argparse.Namespace, workload: str) -> tuple[Any, int]:
+def _server(children: Children, opts: argparse.Namespace, workload: str, kind: str) -> tuple[Any, int]:
     args = [*encrypted_server_args(opts), "--pause-monitor",
             "--heartbeat-mode", "client", "--heartbeat-interval", str(opts.heartbeat)]
     if opts.profile == "cprofile":
-        args += ["--cprofile", str(_profile_path(opts, "socketnet", workload, "prof"))]
-    return children.server("socketnet", workload, args)
+        args += ["--cprofile", str(_profile_path(opts, kind, workload, "prof"))]
+    return children.server(kind, workload, args)
 
 
 def _ask(child: Any, command: str, timeout: float = 15.0) -> dict[str, Any]:
@@ -50,9 +50,9 @@ def _ask(child: Any, command: str, timeout: float = 15.0) -> dict[str, Any]:
     return child.read_event(timeout)
 
 
-def run_handshake(children: Children, opts: argparse.Namespace) -> dict[str, Any]:
+def run_handshake(children: Children, opts: argparse.Namespace, kind: str = "socketnet") -> dict[str, Any]:
     before = rsa_reference(children, opts.rsa_seconds)
-    server, port = _server(children, opts, "handshake")
+    server, port = _server(children, opts, "handshake", kind)
     spy: subprocess.Popen[bytes] | None = None
     gen = children.start("handshakes-rate", "bench._handshakes", [
         "rate", "--port", str(port), "--server-pid", str(server.pid),
@@ -68,7 +68,7 @@ def run_handshake(children: Children, opts: argparse.Namespace) -> dict[str, Any
                 if opts.profile == "cprofile":
                     server.signal(signal.SIGUSR1)
                 elif opts.profile == "py-spy":
-                    spy = _start_py_spy(opts, "socketnet", "handshake", server.pid, opts.duration)
+                    spy = _start_py_spy(opts, kind, "handshake", server.pid, opts.duration)
                 gen.tell("go")
             elif event["event"] == "window-end":
                 pauses = _ask(server, "report")
@@ -84,17 +84,17 @@ def run_handshake(children: Children, opts: argparse.Namespace) -> dict[str, Any
             time.sleep(0.5)
         children.stop(server)
     after = rsa_reference(children, opts.rsa_seconds)
-    return derive_handshake(event, pauses, before, after)
+    return derive_handshake(event, pauses, before, after, kind)
 
 
 def derive_handshake(result: dict[str, Any], pauses: dict[str, Any], before: dict[str, Any],
-                     after: dict[str, Any]) -> dict[str, Any]:
+                     after: dict[str, Any], kind: str = "socketnet") -> dict[str, Any]:
     n, seconds = result["completions"], result["seconds"]
     rsa = (before["per_second"] + after["per_second"]) / 2
     per = (lambda cpu: 1e6 * cpu / n) if n else (lambda cpu: None)
     result.update(
         workload="handshake",
-        server="socketnet",
+        server=kind,
         connections=result["concurrency"],
         throughput=n / seconds,
         rsa_before=before,
@@ -115,8 +115,8 @@ def derive_handshake(result: dict[str, Any], pauses: dict[str, Any], before: dic
     return result
 
 
-def run_burst(children: Children, opts: argparse.Namespace) -> dict[str, Any]:
-    server, port = _server(children, opts, "burst")
+def run_burst(children: Children, opts: argparse.Namespace, kind: str = "socketnet") -> dict[str, Any]:
+    server, port = _server(children, opts, "burst", kind)
     common = ["--port", str(port), "--source-addresses", str(opts.source_addresses)]
     steady = children.start("burst-steady", "bench._handshakes", ["steady", *common])
     gen = children.start("burst-sessions", "bench._handshakes",
@@ -141,7 +141,7 @@ def run_burst(children: Children, opts: argparse.Namespace) -> dict[str, Any]:
         children.stop(server)
     result.update(
         workload="burst",
-        server="socketnet",
+        server=kind,
         connections=result["count"],
         pauses=pauses,
         steady=latency,

@@ -220,9 +220,9 @@ def run_one(children: Children, opts: argparse.Namespace, kind: str, workload: s
         if workload == "idle":
             return run_idle(children, opts, kind)
         if workload == "handshake":
-            return run_handshake(children, opts)
+            return run_handshake(children, opts, kind)
         if workload == "burst":
-            return run_burst(children, opts)
+            return run_burst(children, opts, kind)
         return run_throughput(children, opts, kind, workload)
     except ChildFailed as e:
         return {"workload": workload, "server": kind, "connections": opts.connections, "failed": str(e)}
