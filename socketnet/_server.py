@@ -22,7 +22,7 @@ from ._encryption import EncryptionLimits
 from ._messages import Message
 from ._session import ServerSession
 from .interfaces import IBroker
-from ._pacing import PacedSite, UpgradePacer
+from ._pacing import DEFAULT_UPGRADES_PER_TURN, PacedSite, UpgradePacer
 from ._resource import UpgradeResource
 from ._websocket import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -70,7 +70,7 @@ class ServerApp:
         max_pending_decrypts: int = 256,
         handshakes_per_second: float = 20.0,
         handshake_burst: int = 40,
-        upgrades_per_turn: int = 8,
+        upgrades_per_turn: int = DEFAULT_UPGRADES_PER_TURN,
         reactor: Any = None,
     ):
         """

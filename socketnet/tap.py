@@ -36,6 +36,7 @@ from twisted.python import usage
 from ._authorization import Authorization
 from ._heartbeat import Heartbeat
 from ._keys import RSA_BITS, fingerprint_der, public_der
+from ._pacing import DEFAULT_UPGRADES_PER_TURN
 from ._server import ServerApp, _path_segments
 from ._tokens import TokenVerifier, parse_tokens
 from ._websocket import DEFAULT_MAX_MESSAGE_SIZE
@@ -218,7 +219,7 @@ class Options(usage.Options):
         [
             "upgrades-per-turn",
             None,
-            8,
+            DEFAULT_UPGRADES_PER_TURN,
             "New connections whose upgrade is handled in one reactor turn; "
             "more arriving together wait for the next turns.",
             int,

@@ -86,7 +86,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["heartbeat-interval"], 10.0)
         self.assertEqual(options["auth-timeout"], 10.0)
         self.assertEqual(options["max-message-size"], 1048576)
-        self.assertEqual(options["upgrades-per-turn"], 8)
+        self.assertEqual(options["upgrades-per-turn"], 2)
         self.assertIsNone(options["tokens"])
         self.assertIsNone(options["verifier"])
         self.assertIsNone(options["token_verifier"])
@@ -105,16 +105,16 @@ class OptionsTests(SynchronousTestCase):
             "--heartbeat-interval=2.5",
             "--auth-timeout=3",
             "--max-message-size=1000",
-            "--upgrades-per-turn=2",
+            "--upgrades-per-turn=5",
         )
         self.assertEqual(options["path"], "/a/b")
         self.assertEqual(options["heartbeat-mode"], "server")
         self.assertEqual(options["heartbeat-interval"], 2.5)
         self.assertEqual(options["auth-timeout"], 3.0)
         self.assertEqual(options["max-message-size"], 1000)
-        self.assertEqual(options["upgrades-per-turn"], 2)
+        self.assertEqual(options["upgrades-per-turn"], 5)
         app = list(makeService(options))[0].app
-        self.assertEqual(app._pacer._per_turn, 2)
+        self.assertEqual(app._pacer._per_turn, 5)
 
     def test_listenRepeated(self) -> None:
         """
