@@ -21,6 +21,7 @@ from autobahn.twisted.websocket import (
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
+from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -130,8 +131,34 @@ class _StackEdge:
         else:
             self.sendClose(code, reason)
 
+    # Autobahn's per-message path does work whose result is thrown away
+    # unless debug logging or an observer is on: dataReceived and sendData
+    # build a debug line's arguments (hltype, hlval: about 3 µs each on a
+    # 2.4 GHz core) on every read and write, and onMessageEnd fires its
+    # "message" event through a txaio gather for every message.  These
+    # three take the plain case straight through and leave the rest to
+    # Autobahn.
+
+    def dataReceived(self, data: bytes) -> None:
+        self._dataReceived(data)
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        if sync or chopsize or self.send_queue or self.logOctets or self.state != WebSocketProtocol.STATE_OPEN:
+            super().sendData(data, sync, chopsize)
+            return
+        self.transport.write(data)
+        self.trafficStats.outgoingOctetsWireLevel += len(data)
+
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._stack.receive(payload, isBinary)
+
+    def onMessageEnd(self) -> None:
+        listeners = self._listeners
+        if self.failedByMe or self.trackedTimings or (listeners and listeners.get("message")):
+            super().onMessageEnd()
+            return
+        data, self.message_data = self.message_data, None
+        self._stack.receive(b"".join(data), self.message_is_binary)
 
     def _encrypted(self) -> None:
         if self.session is not None:

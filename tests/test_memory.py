@@ -167,6 +167,66 @@ class ReplyTimeoutTests(SynchronousTestCase):
         self.assertEqual(failure.value.code, 4000)
 
 
+class AutobahnFastPathTests(SynchronousTestCase):
+    """
+    socketnet's protocols take Autobahn's plain per-message cases straight
+    through: each message goes to the stack without Autobahn's "message"
+    event unless something observes it, and a write in the open state goes
+    to the transport at once, counted in Autobahn's traffic statistics.
+    """
+
+    def test_open_write_goes_out_at_once_and_is_counted(self) -> None:
+        pair = make_pair(self)
+        server = pair.server
+        server.trafficStats.reset()
+        written: list[bytes] = []
+        original = server.transport.write
+        server.transport.write = lambda data: (written.append(data), original(data))[1]
+        server.session.send("hi")
+        self.assertEqual(len(written), 1)
+        self.assertIn(b'"hi"', written[0])
+        self.assertEqual(server.trafficStats.outgoingOctetsWireLevel, len(written[0]))
+        self.assertEqual(list(server.send_queue), [])
+
+    def test_message_observer_still_fires(self) -> None:
+        """
+        An observer registered with Autobahn's C{on("message", ...)} sees
+        every message, and the stack still gets it.
+        """
+        pair = make_pair(self)
+        seen: list[tuple[bytes, bool]] = []
+        pair.server.on("message", lambda payload, is_binary: seen.append((payload, is_binary)))
+        pair.server_factory.message_handlers.append(lambda message, session: message.data.upper())
+        d = pair.client.session.request("hello")
+        pair.flush()
+        self.assertEqual(self.successResultOf(d), "HELLO")
+        self.assertEqual(len(seen), 1)
+        self.assertIn(b'"hello"', seen[0][0])
+        self.assertFalse(seen[0][1])
+
+    def test_without_observers_the_stack_gets_every_message(self) -> None:
+        """
+        With no observer, every message still reaches the stack whole,
+        also when it came in several WebSocket frames.
+        """
+        pair = make_pair(self)
+        got: list[Any] = []
+        pair.server_factory.message_handlers.append(lambda message, session: got.append(message.data))
+        pair.client.session.send("x" * 10)
+        pair.client.session.send("y")
+        pair.flush()
+        self.assertEqual(got, ["x" * 10, "y"])
+        payload = b'{"type":"message","data":"in pieces"}'
+        pair.client.beginMessage()
+        pair.client.beginMessageFrame(10)
+        pair.client.sendMessageFrameData(payload[:10])
+        pair.client.beginMessageFrame(len(payload) - 10)
+        pair.client.sendMessageFrameData(payload[10:])
+        pair.client.endMessage()
+        pair.flush()
+        self.assertEqual(got, ["x" * 10, "y", "in pieces"])
+
+
 class _TCPLikeTransport(StringTransport):
     """
     Autobahn unregisters a producer when it drops a connection whether or
