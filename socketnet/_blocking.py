@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, succeed
@@ -38,11 +39,13 @@ def lower_thread_priority(niceness: int) -> bool:
 
 class _NiceThread(threading.Thread):
     """
-    A worker thread that lowers its own scheduling priority before it
-    takes any work.
+    A worker thread that lowers its own scheduling priority by
+    C{niceness} before it takes any work.
     """
 
-    niceness = 0
+    def __init__(self, niceness: int, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.niceness = niceness
 
     def run(self) -> None:
         lower_thread_priority(self.niceness)
@@ -66,7 +69,7 @@ class BlockingPool:
     def __init__(self, reactor: Any, threads: int = 1, name: str = "socketnet-rsa", niceness: int = 10):
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=1, maxthreads=threads, name=name)
-        self._pool.threadFactory = type("_PoolThread", (_NiceThread,), {"niceness": niceness})
+        self._pool.threadFactory = partial(_NiceThread, niceness)
         self._trigger: Any = None
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:

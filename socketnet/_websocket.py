@@ -174,12 +174,8 @@ class _StackEdge:
 
     @property
     def is_closed(self) -> Deferred[Any]:
-        d = self.__dict__.get("_is_closed")
-        if d is None:
-            if self._lost:
-                return succeed(self)
-            raise AttributeError("is_closed exists once the connection is made")
-        return d
+        d = self._is_closed
+        return succeed(self) if d is None else d
 
     @is_closed.setter
     def is_closed(self, d: Deferred[Any]) -> None:
@@ -190,7 +186,7 @@ class _StackEdge:
             super().connectionLost(reason)
         finally:
             self._lost = True
-            if getattr(self.__dict__.get("_is_closed"), "called", False):
+            if self._is_closed is not None and self._is_closed.called:
                 self._is_closed = None
             waiters, self._lost_waiters = self._lost_waiters, []
             for d in waiters:
