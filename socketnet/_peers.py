@@ -72,11 +72,15 @@ def _request_in(data: Any, channel: str, timeout: float | None, request: int) ->
 class Peers:
     """
     The other clients, as one session sees them: C{session.sessions}.
+
+    A view made on each use: the session keeps only the direct-message
+    handlers, so that a closed session and its view do not keep each
+    other alive in a reference cycle.
     """
 
-    def __init__(self, session: ClientSession):
+    def __init__(self, session: ClientSession, handlers: list[Callable[[Message], Any]]):
         self._session = session
-        self._handlers: list[Callable[[Message], Any]] = []
+        self._handlers = handlers
 
     def to(self, client_id: str) -> Peer:
         """

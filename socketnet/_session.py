@@ -342,9 +342,16 @@ class ClientSession(Session):
         self._outbox = outbox
         self._channels = channels
         self._error_handlers: list[Callable[[Exception], Any]] = []
-        #: Other clients: C{session.sessions.to(id).send(data)}.
-        self.sessions = Peers(self)
+        self._peer_handlers: list[Callable[[Message], Any]] = []
         channels._attach(self)
+
+    @property
+    def sessions(self) -> Peers:
+        """
+        Other clients: C{session.sessions.to(id).send(data)}, and
+        C{session.sessions.on_message(fn)} for their direct messages.
+        """
+        return Peers(self, self._peer_handlers)
 
     def channel(self, channel_id: str) -> ClientChannel:
         """
@@ -400,7 +407,7 @@ class ClientSession(Session):
         if message.channel is not None:
             self._channels._dispatch(message)
         elif message.sender is not None:
-            self.sessions._dispatch(message)
+            Peers(self, self._peer_handlers)._dispatch(message)
         else:
             self._run_handlers(message)
 

@@ -149,9 +149,8 @@ class SiteConnectionTests(_NoCyclesMixin, SynchronousTestCase):
 
 class MemoryPairTests(_NoCyclesMixin, SynchronousTestCase):
     """
-    A server connection in memory with socketnet's own client, plaintext
-    and encrypted.  (The client's session and the view of its peers refer
-    to each other, so only the server's side is checked here.)
+    A connection in memory between socketnet's own server and client,
+    plaintext and encrypted: both sides are freed.
     """
 
     def check_freed(self, **server: Any) -> None:
@@ -162,14 +161,23 @@ class MemoryPairTests(_NoCyclesMixin, SynchronousTestCase):
         pair = connect_pair(factory, client, reactor)
         self.assertTrue(pair.server.session.authorized)
         self.assertEqual(pair.server.session.encrypted, bool(server))
-        refs = [weakref.ref(pair.server), weakref.ref(pair.server.session), weakref.ref(pair.server._stack)]
+        pair.client.session.sessions.on_message(lambda message: None)  # the client's view of its peers
+        refs = [
+            weakref.ref(side)
+            for side in (pair.server, pair.server.session, pair.server._stack, pair.client, pair.client.session)
+        ]
         pair.client.session.close()
         pair.flush()
         reactor.advance(5)
         pair.flush()
         self.assertTrue(pair.server._lost)
         pair.server.transport.protocol = None  # as tcp.Connection does once lost
+        pair.client.transport.protocol = None
         del pair
+        # The client's channels send through its newest session, closed or
+        # not, until the next connection's session replaces it.
+        again = connect_pair(factory, client, reactor, client_port=40001)
+        self.assertTrue(again.client.session.authorized)
         self.assertFreed(refs)
 
     def test_plaintext(self) -> None:
