@@ -207,6 +207,9 @@ class _Direction:
         Read it; only this object changes it.
     """
 
+    # Slots: these are read for every record, on every session.
+    __slots__ = ("epoch", "sequence", "_next", "_aead", "_iv")
+
     def __init__(self, secret: bytes):
         self.epoch = 0
         self.sequence = 0
@@ -237,6 +240,8 @@ class Sealer(_Direction):
     @ivar octets: plaintext bytes sealed in the current epoch.
     """
 
+    __slots__ = ("octets",)
+
     def __init__(self, secret: bytes):
         super().__init__(secret)
         self.octets = 0
@@ -265,6 +270,8 @@ class Opener(_Direction):
     """
     Opens the peer's records, accepting only exactly the next one.
     """
+
+    __slots__ = ("_hard_limit", "_expected")
 
     def __init__(self, secret: bytes, hard_limit: int):
         super().__init__(secret)

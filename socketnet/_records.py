@@ -60,6 +60,12 @@ class Records:
     @ivar open: the receiving direction's L{_keys.Opener.open}.
     """
 
+    # Slots: every record sent reads these, on every encrypted session.
+    __slots__ = (
+        "_sealer", "_opener", "open", "_write_down", "_rekey_records", "_rekey_octets", "_rekey_seconds",
+        "_clock", "_age_timer", "_aged",
+    )
+
     def __init__(
         self,
         send_secret: bytes,
