@@ -37,8 +37,8 @@ WORKLOADS = ("request", "request-enc", "direct", "fanout", "fanout-enc", "idle",
 #: Workloads that only socketnet runs (encrypted).
 SOCKETNET_ONLY = ("request-enc", "fanout-enc", "handshake", "burst")
 #: Socketnet-only workloads that also run against socketnet-ref when it is
-#: chosen: a before/after of handshakes in one run.
-BEFORE_AFTER = ("handshake", "burst")
+#: chosen: a before/after of the encrypted workloads in one run.
+BEFORE_AFTER = ("request-enc", "fanout-enc", "handshake", "burst")
 #: Workloads run once whatever --repeat says.
 ONCE = ("idle", "burst")
 
