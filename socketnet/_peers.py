@@ -100,10 +100,6 @@ class Peers:
         self._handlers.append(fn)
         return fn
 
-    def _dispatch(self, message: Message) -> None:
-        for handler in self._handlers:
-            run_handler(handler, message)
-
 
 class ClientChannel:
     """

@@ -165,7 +165,7 @@ class Router:
         session = self.sessions.get(client_id)
         if session is None or session.closed:
             return False
-        self._deliver(session, envelope, None)
+        self._deliver(session, envelope)
         return True
 
     def deliver_to_members(self, channel_id: str, client_ids: list[str], envelope: dict[str, Any]) -> int:
@@ -183,7 +183,7 @@ class Router:
         for client_id in client_ids:
             session = find(client_id)
             if session is not None and not session.closed:
-                self._deliver(session, envelope, None)
+                self._deliver(session, envelope)
                 delivered += 1
         return delivered
 
@@ -435,10 +435,10 @@ class Router:
             sender=_frames.FROM_SERVER if sender is None else sender,
         )
 
-    def _deliver(self, session: ServerSession, envelope: dict[str, Any], shared: bytes | None) -> None:
+    def _deliver(self, session: ServerSession, envelope: dict[str, Any]) -> None:
         route = envelope.get("route")
         if route is None:
-            session._write_reply(shared if shared is not None else self._frame(envelope, None))
+            session._write_reply(self._frame(envelope, None))
             return
         request = session._pending.allocate()
         routes = session._routes

@@ -407,7 +407,8 @@ class ClientSession(Session):
         if message.channel is not None:
             self._channels._dispatch(message)
         elif message.sender is not None:
-            Peers(self, self._peer_handlers)._dispatch(message)
+            for handler in self._peer_handlers:
+                run_handler(handler, message)
         else:
             self._run_handlers(message)
 
