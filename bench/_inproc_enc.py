@@ -8,7 +8,13 @@ only the per-message cost is timed).  The encrypted client's records are
 sealed before the clock starts, so only the server's work is timed
 (C{process_time}): opening each record and sealing each answer.
 
-    python -m bench._inproc_enc [--count 10000] [--rounds 5] [--members 50]
+With C{--null-cipher} a third setup runs the same encrypted sessions with
+AES-GCM replaced by a copy (L{NullAEAD}), which splits what encryption
+adds into the cipher's calls and everything else: the layer, the records
+and the longer binary frames.  It measures socketnet's own share, not a
+usable cipher.
+
+    python -m bench._inproc_enc [--count 10000] [--rounds 5] [--members 50] [--null-cipher]
 
 Only informs docs/performance.md; the suite does not need it.
 """
@@ -18,7 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 from collections import deque
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from twisted.internet.defer import fail, succeed
 from twisted.internet.testing import MemoryReactorClock
@@ -33,6 +40,38 @@ from ._inproc import request as plain_request
 from ._loadgen import payload
 from ._wsclient import _header, apply_mask
 from .server_socketnet import make_app
+
+
+class NullAEAD:
+    """
+    C{AESGCM}'s interface at the cost of a copy: the record keeps its
+    layout (a 16-byte tag of zeros), nothing is secret.
+    """
+
+    _TAG = bytes(_keys.TAG_LENGTH)
+
+    def __init__(self, key: bytes):
+        pass
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes) -> bytes:
+        return bytes(data) + self._TAG
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes) -> bytes:
+        return bytes(data[: -_keys.TAG_LENGTH])
+
+
+@contextmanager
+def null_cipher() -> Iterator[None]:
+    """
+    Records made while this is active (keys are installed when sessions
+    are built) use L{NullAEAD}.
+    """
+    real = _keys.AESGCM
+    _keys.AESGCM = NullAEAD  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        _keys.AESGCM = real  # type: ignore[misc]
 
 
 def _run_now(fn: Any, *args: Any) -> Any:
@@ -95,21 +134,36 @@ def enc_client(factory: Any, cid: str, n: int, join: bool = False) -> tuple[Any,
     return proto, transport, sealer
 
 
+def _under_null_cipher(setup: Setup) -> Setup:
+    def built_under_null_cipher() -> Any:
+        with null_cipher():
+            return setup()
+
+    return built_under_null_cipher
+
+
+def _setups(plaintext: Setup, encrypted: Setup, split: bool) -> dict[str, Setup]:
+    setups = {"plaintext": plaintext, "encrypted": encrypted}
+    if split:
+        setups["null cipher"] = _under_null_cipher(encrypted)
+    return setups
+
+
 def _sealed(sealer: _keys.Sealer, text: bytes, count: int) -> deque[bytes]:
     return deque(binary(sealer.seal(text)) for _ in range(count))
 
 
-def request(data: str, total: int) -> dict[str, Setup]:
+def request(data: str, total: int, split: bool = False) -> dict[str, Setup]:
     def encrypted():
         app = encrypted_app()
         proto, t, sealer = enc_client(app.factory, "c0", 0)
         frames = _sealed(sealer, json.dumps({"type": "message", "data": data, "request": 1}).encode(), total)
         return (lambda i: proto.dataReceived(frames.popleft())), [t], 1
 
-    return {"plaintext": plain_request(data)["socketnet"], "encrypted": encrypted}
+    return _setups(plain_request(data)["socketnet"], encrypted, split)
 
 
-def fanout(data: str, members: int, total: int) -> dict[str, Setup]:
+def fanout(data: str, members: int, total: int, split: bool = False) -> dict[str, Setup]:
     def encrypted():
         app = encrypted_app()
         ts = [enc_client(app.factory, f"m{i}", i, join=True)[1] for i in range(members)]
@@ -117,7 +171,7 @@ def fanout(data: str, members: int, total: int) -> dict[str, Setup]:
         frames = _sealed(sealer, json.dumps({"type": "message", "channel": "bench", "data": data}).encode(), total)
         return (lambda i: pub.dataReceived(frames.popleft())), ts + [t], members
 
-    return {"plaintext": plain_fanout(data, members)["socketnet"], "encrypted": encrypted}
+    return _setups(plain_fanout(data, members)["socketnet"], encrypted, split)
 
 
 def main() -> None:
@@ -126,12 +180,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--null-cipher", action="store_true",
+                        help="also run with AES-GCM replaced by a copy, to split the added cost")
     args = parser.parse_args()
+    split = args.null_cipher
     data = payload(args.size)
     fan = max(1, args.count // args.members)
     workloads = {
-        "request (per round trip)": (request(data, args.count * args.rounds), args.count),
-        f"fanout (per delivery, {args.members} members)": (fanout(data, args.members, fan * args.rounds), fan),
+        "request (per round trip)": (request(data, args.count * args.rounds, split), args.count),
+        f"fanout (per delivery, {args.members} members)": (fanout(data, args.members, fan * args.rounds, split), fan),
     }
     print(f"socketnet server CPU µs per message in-process (no kernel, no event loop), {args.size}-byte payload, "
           f"best of {args.rounds} alternating rounds")
@@ -139,6 +196,10 @@ def main() -> None:
         best = compare(setups, count, args.rounds)
         plain, enc = best["plaintext"], best["encrypted"]
         print(f"  {name:36} plaintext {plain:6.1f}  encrypted {enc:6.1f}  added {enc - plain:+6.1f}  ({enc / plain:.2f}×)")
+        if split:
+            null = best["null cipher"]
+            print(f"  {'':36} null cipher {null:6.1f}: socketnet's layer and records {null - plain:+6.1f}, "
+                  f"AES-GCM {enc - null:+6.1f}")
 
 
 if __name__ == "__main__":
